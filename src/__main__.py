@@ -1,0 +1,7 @@
+"""`python -m src`: the gateway's command line."""
+
+import sys
+
+from .main import main
+
+sys.exit(main())

@@ -1,0 +1,116 @@
+"""The async backend: drives operations on one `redis.asyncio.Redis` per event loop.
+
+An asyncio client is bound to the loop it first ran on, so each running loop gets its own
+client, created on first use. It is closed with its loop: a started async generator holds
+it, and every standard runner (`asyncio.run`, `asyncio.Runner`, uvicorn) finalises async
+generators in `loop.shutdown_asyncgens()` before closing the loop. A loop closed without
+that must call `aclose()` first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, WatchError
+
+from ._config import StorageConfig
+from ._operations import Atomic, CheckAndSet, Operation, Step
+from ._redis_errors import storage_error
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _LoopClient:
+    client: redis.asyncio.Redis
+    closer: AsyncGenerator[None, None]
+
+
+class AsyncRedisBackend:
+    """Runs storage operations on the running event loop; any number of loops and threads."""
+
+    def __init__(self, config: StorageConfig) -> None:
+        self._config = config
+        self._lock = threading.Lock()
+        self._clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+
+    async def run(self, operation: Operation[T]) -> T:
+        """Drive `operation` to its result on the running loop."""
+        entry = self._clients.get(asyncio.get_running_loop())
+        client = entry.client if entry is not None else await self._open()
+        try:
+            step = next(operation)
+            while True:
+                step = operation.send(await self._execute(client, step))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def aclose(self) -> None:
+        """Close the running loop's client (other loops close theirs when they shut down)."""
+        entry = self._clients.get(asyncio.get_running_loop())
+        if entry is not None:
+            await entry.closer.aclose()
+
+    async def _open(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        # Same policy as the sync backend: see `_redis_storage.retry_policy`.
+        client = redis.asyncio.Redis.from_url(
+            self._config.url,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            **self._config.client_options(),
+        )
+        closer = self._close_with_loop(loop, client)
+        with self._lock:
+            self._clients[loop] = _LoopClient(client, closer)
+        # Nothing above awaited, so no other task on this loop can have opened a client too.
+        await closer.asend(None)
+        return client
+
+    async def _close_with_loop(
+        self, loop: asyncio.AbstractEventLoop, client: redis.asyncio.Redis
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._clients.pop(loop, None)
+            await client.aclose()
+
+    async def _execute(self, client: redis.asyncio.Redis, step: Step) -> Any:
+        try:
+            if isinstance(step, Atomic):
+                async with client.pipeline(transaction=True) as pipe:
+                    for command in step.commands:
+                        pipe.execute_command(*command)
+                    return await pipe.execute()
+            if isinstance(step, CheckAndSet):
+                return await self._check_and_set(client, step)
+            return await client.execute_command(*step)
+        except RedisError as exc:
+            raise storage_error(exc, step, self._config.redacted_url) from exc
+
+    async def _check_and_set(self, client: redis.asyncio.Redis, step: CheckAndSet) -> bytes | None:
+        async with client.pipeline() as pipe:
+            while True:
+                try:
+                    await pipe.watch(step.key)
+                    # In WATCH mode the pipeline runs commands at once and returns the reply.
+                    current = cast("bytes | None", await pipe.execute_command("GET", step.key))
+                    new = step.compute(current)
+                    if new is None:
+                        return None
+                    pipe.multi()
+                    pipe.set(step.key, new)
+                    await pipe.execute()
+                    return new
+                except WatchError:
+                    continue

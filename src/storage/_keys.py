@@ -1,0 +1,87 @@
+"""The key schema and the validation of every caller-supplied key part.
+
+Everything here is pure: no I/O. A key is `<namespace>:<family>:<part>`; the namespace is
+empty by default, which gives the documented `proxy:<hostname>`, `route:<id>`, ... keys.
+Only validated parts ever become keys, so no caller can reach another record family (or a
+SCAN pattern) by crafting an id.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._errors import InvalidKeyError
+
+_HOSTNAME_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"{_HOSTNAME_LABEL}(?:\.{_HOSTNAME_LABEL})*")
+# Ids and plain keys: no ':' (family separator), no glob characters, no whitespace.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_MAX_HOSTNAME_LENGTH = 253
+
+
+def _shown(value: str) -> str:
+    """A bounded, printable rendering of a rejected value for error messages."""
+    return repr(value[:40] + ("..." if len(value) > 40 else ""))
+
+
+def validate_hostname(hostname: str) -> str:
+    """Return the canonical (lower-case) hostname, or raise `InvalidKeyError`."""
+    canonical = hostname.lower()
+    if len(canonical) > _MAX_HOSTNAME_LENGTH or not _HOSTNAME.fullmatch(canonical):
+        raise InvalidKeyError(
+            f"invalid hostname {_shown(hostname)}: expected dot-separated labels of "
+            f"letters, digits and '-', at most {_MAX_HOSTNAME_LENGTH} characters"
+        )
+    return canonical
+
+
+def validate_identifier(value: str, kind: str = "id") -> str:
+    """Return `value` if it is a safe id or key, else raise `InvalidKeyError`."""
+    if not _IDENTIFIER.fullmatch(value):
+        raise InvalidKeyError(
+            f"invalid {kind} {_shown(value)}: expected 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+class KeySchema:
+    """Builds the Redis keys of every record family under one namespace."""
+
+    def __init__(self, namespace: str = "") -> None:
+        if namespace:
+            validate_identifier(namespace, "namespace")
+        self._prefix = f"{namespace}:" if namespace else ""
+
+    @property
+    def prefix(self) -> str:
+        """The namespace prefix every key starts with ('' when there is none)."""
+        return self._prefix
+
+    def value(self, key: str) -> str:
+        """The key of a plain value."""
+        return f"{self._prefix}kv:{validate_identifier(key, 'key')}"
+
+    def counter(self, name: str) -> str:
+        """The key of an atomic counter."""
+        return f"{self._prefix}counter:{validate_identifier(name, 'counter name')}"
+
+    def proxy(self, hostname: str) -> str:
+        """The key of a proxy target."""
+        return f"{self._prefix}proxy:{validate_hostname(hostname)}"
+
+    def proxy_pattern(self) -> str:
+        """The SCAN pattern that matches every proxy target key."""
+        return f"{self._prefix}proxy:*"
+
+    def route(self, route_id: str) -> str:
+        """The key of a route."""
+        return f"{self._prefix}route:{validate_identifier(route_id, 'route id')}"
+
+    def route_pattern(self) -> str:
+        """The SCAN pattern that matches every route key."""
+        return f"{self._prefix}route:*"
+
+    def all_pattern(self) -> str:
+        """The SCAN pattern of every key under this namespace (tests clean up with it)."""
+        return f"{self._prefix}*"
