@@ -41,9 +41,13 @@ async def startup(url: str) -> AsyncComponents:
     """Create and initialise the one storage, wire the components on it, and check that
     nothing else created a storage meanwhile."""
     storage = UnifiedStorage(url)
-    await storage.ainitialize()
-    components = await init_async_components(url, storage)
-    assert_single_instance()
+    try:
+        await storage.ainitialize()
+        components = await init_async_components(url, storage)
+        assert_single_instance()
+    except BaseException:
+        await storage.aclose()
+        raise
     return components
 
 

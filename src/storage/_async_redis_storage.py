@@ -63,11 +63,12 @@ class AsyncRedisBackend:
     async def _open(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()
         # Same policy as the sync backend: see `_redis_storage.retry_policy`.
-        client = redis.asyncio.Redis.from_url(
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
             self._config.url,
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             **self._config.client_options(),
         )
+        client = redis.asyncio.Redis.from_pool(pool)
         closer = self._close_with_loop(loop, client)
         with self._lock:
             self._clients[loop] = _LoopClient(client, closer)

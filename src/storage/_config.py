@@ -36,7 +36,7 @@ class StorageConfig:
     url: str
     connect_timeout: float
     timeout: float
-    max_connections: int | None
+    max_connections: int
 
     @classmethod
     def create(
@@ -45,7 +45,7 @@ class StorageConfig:
         *,
         connect_timeout: float,
         timeout: float,
-        max_connections: int | None,
+        max_connections: int,
     ) -> StorageConfig:
         """Validate the settings; the URL falls back to `REDIS_URL`."""
         url = redis_url if redis_url is not None else os.environ.get("REDIS_URL")
@@ -67,7 +67,7 @@ class StorageConfig:
         for name, value in (("connect_timeout", connect_timeout), ("timeout", timeout)):
             if not value > 0:
                 raise StorageConfigurationError(f"{name} must be a positive number of seconds")
-        if max_connections is not None and max_connections < 1:
+        if max_connections < 1:
             raise StorageConfigurationError("max_connections must be at least 1")
         return cls(url, connect_timeout, timeout, max_connections)
 
@@ -77,9 +77,14 @@ class StorageConfig:
         return redact_url(self.url)
 
     def client_options(self) -> dict[str, Any]:
-        """Keyword arguments shared by the sync and the async client."""
+        """Keyword arguments shared by the sync and the async client.
+
+        Both use a blocking pool: a caller beyond `max_connections` waits up to `timeout`
+        for a free connection instead of failing at once.
+        """
         return {
             "socket_connect_timeout": self.connect_timeout,
             "socket_timeout": self.timeout,
             "max_connections": self.max_connections,
+            "timeout": self.timeout,
         }

@@ -31,9 +31,10 @@ class RedisBackend:
 
     def __init__(self, config: StorageConfig) -> None:
         self._redacted_url = config.redacted_url
-        self._client: redis.Redis = redis.Redis.from_url(
+        pool = redis.BlockingConnectionPool.from_url(
             config.url, retry=retry_policy(), **config.client_options()
         )
+        self._client = redis.Redis.from_pool(pool)
 
     def run(self, operation: Operation[T]) -> T:
         """Drive `operation` to its result."""

@@ -33,7 +33,8 @@ class UnifiedStorage:
         namespace: prefix of every key, for several gateways (or tests) on one Redis.
         connect_timeout: seconds to wait for a connection before `StorageUnavailableError`.
         timeout: seconds to wait for a reply before `StorageUnavailableError`.
-        max_connections: cap of each connection pool (unbounded by default).
+        max_connections: size of each connection pool; callers beyond it wait up to
+            `timeout` for a free connection.
     """
 
     def __init__(
@@ -43,7 +44,7 @@ class UnifiedStorage:
         namespace: str = "",
         connect_timeout: float = 5.0,
         timeout: float = 5.0,
-        max_connections: int | None = None,
+        max_connections: int = 50,
     ) -> None:
         config = StorageConfig.create(
             redis_url,
