@@ -8,6 +8,7 @@ from ._defaults import AUTH_EXCLUDED_PATHS
 from ._errors import (
     CorruptRecordError,
     InvalidKeyError,
+    NoFreePortError,
     StorageAlreadyCreatedError,
     StorageClosedError,
     StorageConfigurationError,
@@ -29,6 +30,7 @@ __all__ = [
     "AUTH_EXCLUDED_PATHS",
     "CorruptRecordError",
     "InvalidKeyError",
+    "NoFreePortError",
     "ProxyTarget",
     "Route",
     "RouteMode",

@@ -77,14 +77,9 @@ class StorageConfig:
         return redact_url(self.url)
 
     def client_options(self) -> dict[str, Any]:
-        """Keyword arguments shared by the sync and the async client.
-
-        Both use a blocking pool: a caller beyond `max_connections` waits up to `timeout`
-        for a free connection instead of failing at once.
-        """
+        """Keyword arguments shared by the sync and the async connection pool."""
         return {
             "socket_connect_timeout": self.connect_timeout,
             "socket_timeout": self.timeout,
             "max_connections": self.max_connections,
-            "timeout": self.timeout,
         }

@@ -48,3 +48,13 @@ class StorageAlreadyCreatedError(StorageError):
 
 class StorageInstanceError(StorageError):
     """The process does not hold exactly one storage instance when it should."""
+
+
+class NoFreePortError(StorageError):
+    """Every port of the requested range is allocated."""
+
+    def __init__(self, service: str, start: int, end: int) -> None:
+        super().__init__(f"no free port for service {service!r}: ports {start}-{end} are all taken")
+        self.service = service
+        self.start = start
+        self.end = end

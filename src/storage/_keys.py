@@ -4,6 +4,12 @@ Everything here is pure: no I/O. A key is `<namespace>:<family>:<part>`; the nam
 empty by default, which gives the documented `proxy:<hostname>`, `route:<id>`, ... keys.
 Only validated parts ever become keys, so no caller can reach another record family (or a
 SCAN pattern) by crafting an id.
+
+Port allocations put the Redis Cluster hash tag `{ports}` before their family, so all of
+them share one slot and change together in one script:
+
+    <namespace>:{ports}:port:<n>            the name of the service port <n> is allocated to
+    <namespace>:{ports}:service:<service>   the set of the ports allocated to <service>
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ _HOSTNAME = re.compile(rf"{_HOSTNAME_LABEL}(?:\.{_HOSTNAME_LABEL})*")
 # Ids and plain keys: no ':' (family separator), no glob characters, no whitespace.
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _MAX_HOSTNAME_LENGTH = 253
+_MAX_PORT = 65535
 
 
 def _shown(value: str) -> str:
@@ -43,6 +50,16 @@ def validate_identifier(value: str, kind: str = "id") -> str:
             "starting with a letter or digit"
         )
     return value
+
+
+def validate_port(port: object) -> int:
+    """Return `port` if it is a TCP port number (an int from 1 to 65535), else raise
+    `InvalidKeyError`. A bool is not a port, though Python counts it as an int."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= _MAX_PORT:
+        raise InvalidKeyError(
+            f"invalid port {port!r:.40}: expected an integer from 1 to {_MAX_PORT}"
+        )
+    return int(port)
 
 
 class KeySchema:
@@ -82,6 +99,10 @@ class KeySchema:
         """The SCAN pattern that matches every route key."""
         return f"{self._prefix}route:*"
 
-    def all_pattern(self) -> str:
-        """The SCAN pattern of every key under this namespace (tests clean up with it)."""
-        return f"{self._prefix}*"
+    def port(self, port: int) -> str:
+        """The key of a port allocation; it holds the owning service's name."""
+        return f"{self._prefix}{{ports}}:port:{validate_port(port)}"
+
+    def service_ports(self, service: str) -> str:
+        """The key of the set of ports allocated to a service."""
+        return f"{self._prefix}{{ports}}:service:{validate_identifier(service, 'service name')}"

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeAlias, TypeVar
 
-from ._codec import ModelT, decode_record, decode_text, encode_record
+from ._codec import ModelT, decode_record, encode_record
 from ._defaults import LOCALHOST, default_routes, repaired_localhost
-from ._errors import InvalidKeyError
-from ._keys import KeySchema, validate_hostname
-from ._models import ProxyTarget, Route
+from ._keys import KeySchema
 
 T = TypeVar("T")
 
@@ -59,7 +57,8 @@ def ttl_milliseconds(ttl: float | timedelta) -> int:
     return milliseconds
 
 
-def _scan(pattern: str) -> Operation[list[bytes]]:
+def scan(pattern: str) -> Operation[list[bytes]]:
+    """Every key matching `pattern`, sorted (SCAN, so Redis is never blocked)."""
     cursor = 0
     found: set[bytes] = set()
     while True:
@@ -69,8 +68,9 @@ def _scan(pattern: str) -> Operation[list[bytes]]:
             return sorted(found)
 
 
-def _load_all(pattern: str, model: type[ModelT]) -> Operation[list[ModelT]]:
-    keys = yield from _scan(pattern)
+def load_all(pattern: str, model: type[ModelT]) -> Operation[list[ModelT]]:
+    """Every record whose key matches `pattern`."""
+    keys = yield from scan(pattern)
     if not keys:
         return []
     raws = yield ("MGET", *keys)
@@ -100,102 +100,12 @@ def initialize(keys: KeySchema) -> Operation[None]:
     )
 
 
-def get_value(keys: KeySchema, key: str) -> Operation[str | None]:
-    """Read a plain value."""
-    name = keys.value(key)
-    raw = yield ("GET", name)
-    return decode_text(name, raw)
-
-
-def set_value(
-    keys: KeySchema, key: str, value: str, ttl: float | timedelta | None
-) -> Operation[None]:
-    """Write a plain value, expiring after `ttl` when given."""
-    name = keys.value(key)
-    if ttl is None:
-        yield ("SET", name, value.encode())
-    else:
-        yield ("SET", name, value.encode(), "PX", ttl_milliseconds(ttl))
-
-
-def delete_value(keys: KeySchema, key: str) -> Operation[bool]:
-    """Delete a plain value; tell whether it existed."""
-    deleted = yield ("DEL", keys.value(key))
-    return bool(deleted)
-
-
-def increment(keys: KeySchema, key: str, amount: int) -> Operation[int]:
-    """Add `amount` to the integer stored at a plain key, atomically."""
-    value = yield ("INCRBY", keys.value(key), amount)
-    return int(value)
-
-
-def store_proxy_target(keys: KeySchema, target: ProxyTarget) -> Operation[None]:
-    """Create or replace a proxy target."""
-    yield ("SET", keys.proxy(target.hostname), encode_record(target))
-
-
-def get_proxy_target(keys: KeySchema, hostname: str) -> Operation[ProxyTarget | None]:
-    """Read one proxy target."""
-    key = keys.proxy(hostname)
-    raw = yield ("GET", key)
-    return decode_record(key, raw, ProxyTarget)
-
-
-def list_proxy_targets(keys: KeySchema) -> Operation[list[ProxyTarget]]:
-    """Every proxy target, by hostname."""
-    targets = yield from _load_all(keys.proxy_pattern(), ProxyTarget)
-    return sorted(targets, key=lambda target: target.hostname)
-
-
-def _updated(
+def updated_record(
     key: str, raw: bytes | None, model: type[ModelT], changes: Mapping[str, Any]
 ) -> bytes | None:
+    """`changes` applied to the stored record, validated; `None` when there is no record."""
     current = decode_record(key, raw, model)
     if current is None:
         return None
     merged = {**current.model_dump(), **changes}
     return encode_record(model.model_validate(merged))
-
-
-def update_proxy_target(
-    keys: KeySchema, hostname: str, changes: Mapping[str, Any]
-) -> Operation[ProxyTarget | None]:
-    """Apply `changes` to a proxy target atomically; `None` when it does not exist."""
-    key = keys.proxy(hostname)
-    if "hostname" in changes and validate_hostname(changes["hostname"]) != validate_hostname(
-        hostname
-    ):
-        raise InvalidKeyError("a proxy target's hostname is its key and cannot change")
-    written = yield CheckAndSet(key, lambda raw: _updated(key, raw, ProxyTarget, changes))
-    return decode_record(key, written, ProxyTarget)
-
-
-def delete_proxy_target(keys: KeySchema, hostname: str) -> Operation[bool]:
-    """Delete a proxy target; tell whether it existed."""
-    deleted = yield ("DEL", keys.proxy(hostname))
-    return bool(deleted)
-
-
-def store_route(keys: KeySchema, route: Route) -> Operation[None]:
-    """Create or replace a route."""
-    yield ("SET", keys.route(route.route_id), encode_record(route))
-
-
-def get_route(keys: KeySchema, route_id: str) -> Operation[Route | None]:
-    """Read one route."""
-    key = keys.route(route_id)
-    raw = yield ("GET", key)
-    return decode_record(key, raw, Route)
-
-
-def list_routes(keys: KeySchema) -> Operation[list[Route]]:
-    """Every route, highest priority first (ties by id)."""
-    routes = yield from _load_all(keys.route_pattern(), Route)
-    return sorted(routes, key=lambda route: (-route.priority, route.route_id))
-
-
-def delete_route(keys: KeySchema, route_id: str) -> Operation[bool]:
-    """Delete a route; tell whether it existed."""
-    deleted = yield ("DEL", keys.route(route_id))
-    return bool(deleted)

@@ -16,10 +16,19 @@ def storage_error(exc: RedisError, step: Step, redacted_url: str) -> StorageErro
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         return StorageUnavailableError(f"Redis at {redacted_url} is unavailable: {exc}")
     if isinstance(exc, ResponseError):
-        # A single-key command fails only because of what the key holds (wrong type,
-        # not an integer): that record is corrupt.
-        if isinstance(step, CheckAndSet):
-            return CorruptRecordError(step.key, str(exc))
-        if not isinstance(step, Atomic) and len(step) > 1:
-            return CorruptRecordError(key_text(step[1]), str(exc))
+        # Our commands fail only because of what a key holds (wrong type, not an
+        # integer): that record is corrupt.
+        key = _first_key(step)
+        if key is not None:
+            return CorruptRecordError(key, str(exc))
     return StorageError(f"Redis at {redacted_url} failed: {exc}")
+
+
+def _first_key(step: Step) -> str | None:
+    if isinstance(step, CheckAndSet):
+        return step.key
+    if isinstance(step, Atomic) or len(step) < 2:
+        return None
+    if step[0] == "EVAL":  # EVAL script numkeys key ...
+        return key_text(step[3]) if step[2] else None
+    return key_text(step[1])

@@ -31,8 +31,9 @@ class RedisBackend:
 
     def __init__(self, config: StorageConfig) -> None:
         self._redacted_url = config.redacted_url
+        # Blocking: a thread beyond `max_connections` waits up to `timeout` for a connection.
         pool = redis.BlockingConnectionPool.from_url(
-            config.url, retry=retry_policy(), **config.client_options()
+            config.url, retry=retry_policy(), timeout=config.timeout, **config.client_options()
         )
         self._client = redis.Redis.from_pool(pool)
 

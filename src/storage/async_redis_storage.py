@@ -77,3 +77,18 @@ class AsyncRedisStorage:
 
     async def delete_route(self, route_id: str) -> bool:
         return await self.unified.adelete_route(route_id)
+
+    async def allocate_port(self, service: str, start: int, end: int) -> int:
+        return await self.unified.aallocate_port(service, start, end)
+
+    async def release_port(self, port: int) -> bool:
+        return await self.unified.arelease_port(port)
+
+    async def get_port_owner(self, port: int) -> str | None:
+        return await self.unified.aget_port_owner(port)
+
+    async def list_ports(self, service: str) -> list[int]:
+        return await self.unified.alist_ports(service)
+
+    async def release_service_ports(self, service: str) -> list[int]:
+        return await self.unified.arelease_service_ports(service)

@@ -1,0 +1,1 @@
+"""Port allocation for the gateway's services, on the storage the composition root passes in."""

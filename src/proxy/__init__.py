@@ -1,0 +1,1 @@
+"""The gateway's reverse proxy: request handling and the rules it applies to each request."""
