@@ -41,13 +41,7 @@ def ensure_environment() -> None:
     print("installing the project and its dev tools into .venv ...", file=sys.stderr)
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    # compat mode: a plain path entry, which a tree's own `src` on an earlier sys.path entry
-    # (the cwd of lint-imports, a test's copy of the project) shadows, unlike the default
-    # import hook.
-    subprocess.run(
-        [*pip, "--config-settings", "editable_mode=compat", "--editable", f"{ROOT}[dev]"],
-        check=True,
-    )
+    subprocess.run([*pip, "--editable", f"{ROOT}[dev]"], check=True)
     STAMP.write_text(wanted)
 
 
