@@ -3,8 +3,18 @@
 `async_redis_storage` and `redis_storage` are deprecated shims kept for old call sites.
 """
 
+from ._certificate_models import AcmeAccount, Certificate, CertificateStatus
+from ._certificates import CertificateDomainConflictError
 from ._config import redact_url
 from ._defaults import AUTH_EXCLUDED_PATHS
+from ._docker_services import (
+    DockerDesiredState,
+    DockerService,
+    DockerServiceExistsError,
+    PortMapping,
+    validate_docker_image,
+    validate_docker_service_name,
+)
 from ._errors import (
     CorruptRecordError,
     InvalidKeyError,
@@ -17,7 +27,21 @@ from ._errors import (
     StorageUnavailableError,
     SyncCallInAsyncContextError,
 )
+from ._mcp_models import McpClientInfo, McpEvent, McpSession
 from ._models import ProxyTarget, Route, RouteMode, RouteTargetType
+from ._oauth_models import (
+    AccessTokenRecord,
+    InvalidGrantError,
+    InvalidScopeError,
+    IssuedTokens,
+    OAuthClient,
+    OAuthGrantType,
+    RefreshTokenRecord,
+    RegisteredClient,
+    TokenCounts,
+    TokenRecord,
+    UnknownOAuthClientError,
+)
 from ._registry import (
     StorageInstanceInfo,
     assert_single_instance,
@@ -28,10 +52,29 @@ from .unified_storage import UnifiedStorage
 
 __all__ = [
     "AUTH_EXCLUDED_PATHS",
+    "AccessTokenRecord",
+    "AcmeAccount",
+    "Certificate",
+    "CertificateDomainConflictError",
+    "CertificateStatus",
     "CorruptRecordError",
+    "DockerDesiredState",
+    "DockerService",
+    "DockerServiceExistsError",
+    "InvalidGrantError",
     "InvalidKeyError",
+    "InvalidScopeError",
+    "IssuedTokens",
+    "McpClientInfo",
+    "McpEvent",
+    "McpSession",
     "NoFreePortError",
+    "OAuthClient",
+    "OAuthGrantType",
+    "PortMapping",
     "ProxyTarget",
+    "RefreshTokenRecord",
+    "RegisteredClient",
     "Route",
     "RouteMode",
     "RouteTargetType",
@@ -43,9 +86,14 @@ __all__ = [
     "StorageInstanceInfo",
     "StorageUnavailableError",
     "SyncCallInAsyncContextError",
+    "TokenCounts",
+    "TokenRecord",
     "UnifiedStorage",
+    "UnknownOAuthClientError",
     "assert_single_instance",
     "isolated_storage_registry",
     "live_instance",
     "redact_url",
+    "validate_docker_image",
+    "validate_docker_service_name",
 ]

@@ -6,13 +6,26 @@ Each record family lives in a module of its own (`_values`, `_proxy_targets`, `_
 
 from __future__ import annotations
 
+from ._certificates import CertificateRecords
+from ._docker_services import DockerServiceRecords
+from ._mcp import McpRecords
+from ._oauth import OAuthRecords
 from ._ports import PortRecords
 from ._proxy_targets import ProxyTargetRecords
 from ._routes import RouteRecords
 from ._values import ValueRecords
 
 
-class UnifiedStorage(ValueRecords, ProxyTargetRecords, RouteRecords, PortRecords):
+class UnifiedStorage(
+    ValueRecords,
+    ProxyTargetRecords,
+    RouteRecords,
+    PortRecords,
+    McpRecords,
+    CertificateRecords,
+    DockerServiceRecords,
+    OAuthRecords,
+):
     """The gateway's storage on Redis: one instance per process, created by the composition root.
 
     Every operation has a blocking method and an async twin with an `a` prefix

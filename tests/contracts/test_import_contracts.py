@@ -16,6 +16,7 @@ CONTRACTS = {
     "protected": "Only the storage engine drives the Redis backends",
     "shims": "Nothing imports the deprecated storage shims",
     "layers": "Gateway layers",
+    "routers": "The API's routers do not know each other",
 }
 
 
@@ -70,6 +71,9 @@ def test_the_real_tree_keeps_every_contract() -> None:
         ("shims", "src/embedded_redis.py", "from .storage import redis_storage"),
         ("layers", "src/storage/_values.py", "import src.api"),
         ("layers", "src/proxy/auth_paths.py", "from ..main import startup"),
+        ("layers", "src/ports/manager.py", "from ..docker import manager"),
+        ("layers", "src/api/async_init.py", "from ..integration import app_integration"),
+        ("routers", "src/api/routers/mcp/mcp.py", "from ..oauth import endpoints"),
     ],
 )
 def test_an_injected_violation_breaks_its_contract(

@@ -1,0 +1,89 @@
+"""The OAuth management commands: registering a client, and logging a user in (issuing the
+first token pair of a registered client). Each takes the storage and its arguments and
+returns the text to print; `src/main.py` wires them into `python -m src oauth ...`.
+
+Their output holds secrets (the client secret, the tokens) on purpose: this is the one
+time they are shown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+
+from pydantic import ValidationError
+
+from ....storage import InvalidScopeError, OAuthGrantType, UnifiedStorage
+from .responses import token_body
+from .scopes import granted_scope
+from .settings import DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_REFRESH_TOKEN_TTL
+
+
+class CommandError(Exception):
+    """A command cannot run with the arguments given; the message says why."""
+
+
+def _problems(exc: ValueError) -> str:
+    """What is wrong, on one line, without pydantic's echo of the input."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    )
+
+
+def register_client(
+    storage: UnifiedStorage,
+    *,
+    name: str,
+    grant_types: Sequence[str],
+    redirect_uris: Sequence[str] = (),
+    scope: str = "",
+) -> str:
+    """Register an OAuth client; its id and secret, to print (the secret is shown only now)."""
+    try:
+        grants = [OAuthGrantType(grant) for grant in grant_types]
+    except ValueError:
+        supported = ", ".join(grant.value for grant in OAuthGrantType)
+        raise CommandError(f"unknown grant type; supported: {supported}") from None
+    try:
+        registered = storage.register_oauth_client(name, grants, redirect_uris, scope)
+    except ValueError as exc:
+        raise CommandError(f"cannot register the client: {_problems(exc)}") from None
+    return (
+        f"client_id: {registered.client.client_id}\n"
+        f"client_secret: {registered.client_secret}\n"
+        "The secret is shown only now; only its hash is stored."
+    )
+
+
+def login(
+    storage: UnifiedStorage,
+    *,
+    client_id: str,
+    user: str,
+    scope: str | None = None,
+    access_ttl: timedelta = DEFAULT_ACCESS_TOKEN_TTL,
+    refresh_ttl: timedelta = DEFAULT_REFRESH_TOKEN_TTL,
+) -> str:
+    """Issue the first access and refresh token of `user` for the client, as the JSON of a
+    token response. `scope` defaults to everything the client may be granted."""
+    client = storage.get_oauth_client(client_id)
+    if client is None:
+        raise CommandError(f"no OAuth client {client_id!r} is registered")
+    if not client.allows(OAuthGrantType.REFRESH_TOKEN):
+        raise CommandError(
+            f"the client {client_id!r} may not use refresh tokens; register it with the "
+            "refresh_token grant type"
+        )
+    try:
+        issued = storage.issue_token_pair(
+            client_id, user, granted_scope(scope, client.scope), access_ttl, refresh_ttl
+        )
+    except InvalidScopeError as exc:
+        raise CommandError(str(exc)) from None
+    except ValueError as exc:
+        raise CommandError(f"cannot log in: {_problems(exc)}") from None
+    return json.dumps(token_body(issued), indent=2)

@@ -1,0 +1,217 @@
+"""The OAuth server's HTTP endpoints.
+
+    POST /token          RFC 6749: `refresh_token` (rotating) and `client_credentials` grants
+    POST /revoke         RFC 7009
+    POST /introspect     RFC 7662
+    GET  /.well-known/oauth-authorization-server    RFC 8414 metadata
+    GET  /health         liveness, with the storage's health
+
+These are the paths the `localhost` proxy target excludes from authentication: a client
+must be able to refresh an expired access token without a valid one. Clients authenticate
+with HTTP Basic or with `client_id` / `client_secret` form parameters; every client is
+confidential. Form bodies are read here (no multipart dependency) and limited in size.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import Request
+
+from ....storage import (
+    InvalidGrantError,
+    InvalidScopeError,
+    IssuedTokens,
+    OAuthClient,
+    OAuthGrantType,
+    StorageUnavailableError,
+    UnifiedStorage,
+)
+from .client_auth import ClientAuthError, client_credentials
+from .forms import MAX_FORM_BYTES, FormError, parse_form
+from .oauth_status import status_router
+from .responses import (
+    OAuthError,
+    invalid_client,
+    no_store_empty,
+    no_store_json,
+    token_body,
+)
+from .scopes import granted_scope
+from .settings import OAuthSettings
+
+
+async def _read_form(request: Request) -> dict[str, str]:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            break
+    try:
+        return parse_form(request.headers.get("content-type"), bytes(body))
+    except FormError as exc:
+        raise OAuthError("invalid_request", str(exc)) from None
+
+
+def _required(form: dict[str, str], name: str) -> str:
+    value = form.get(name)
+    if value is None:
+        raise OAuthError("invalid_request", f"the {name} parameter is required")
+    return value
+
+
+class OAuthEndpoints:
+    """The endpoints' handlers, on one storage and one set of settings."""
+
+    def __init__(self, storage: UnifiedStorage, settings: OAuthSettings) -> None:
+        self._storage = storage
+        self._settings = settings
+
+    async def _authenticate(self, request: Request, form: dict[str, str]) -> OAuthClient:
+        try:
+            offered = client_credentials(request.headers.getlist("authorization"), form)
+        except ClientAuthError as exc:
+            raise OAuthError("invalid_request", str(exc)) from None
+        if offered is None:
+            raise invalid_client()
+        client = await self._storage.averify_client_secret(offered.client_id, offered.client_secret)
+        if client is None:
+            raise invalid_client()
+        return client
+
+    async def token(self, request: Request) -> JSONResponse:
+        """`POST /token`: exchange a grant for tokens."""
+        try:
+            form = await _read_form(request)
+            grant_type = _required(form, "grant_type")
+            try:
+                grant = OAuthGrantType(grant_type)
+            except ValueError:
+                raise OAuthError(
+                    "unsupported_grant_type", "supported: refresh_token, client_credentials"
+                ) from None
+            client = await self._authenticate(request, form)
+            if not client.allows(grant):
+                raise OAuthError("unauthorized_client", f"the client may not use {grant.value}")
+            if grant is OAuthGrantType.REFRESH_TOKEN:
+                issued = await self._refresh(client, form)
+            else:
+                issued = await self._client_credentials(client, form)
+            return no_store_json(token_body(issued))
+        except OAuthError as exc:
+            return exc.response()
+        except StorageUnavailableError:
+            return _unavailable()
+
+    async def _refresh(self, client: OAuthClient, form: dict[str, str]) -> IssuedTokens:
+        refresh_token = _required(form, "refresh_token")
+        try:
+            return await self._storage.arotate_refresh_token(
+                refresh_token,
+                client.client_id,
+                self._settings.access_token_ttl,
+                self._settings.refresh_token_ttl,
+                form.get("scope"),
+            )
+        except InvalidGrantError as exc:
+            raise OAuthError("invalid_grant", str(exc)) from None
+        except InvalidScopeError as exc:
+            raise OAuthError("invalid_scope", str(exc)) from None
+
+    async def _client_credentials(self, client: OAuthClient, form: dict[str, str]) -> IssuedTokens:
+        try:
+            return await self._storage.aissue_client_token(
+                client.client_id,
+                granted_scope(form.get("scope"), client.scope),
+                self._settings.access_token_ttl,
+            )
+        except InvalidScopeError as exc:
+            raise OAuthError("invalid_scope", str(exc)) from None
+
+    async def revoke(self, request: Request) -> Response:
+        """`POST /revoke`: revoke one of the client's tokens (RFC 7009).
+
+        An unknown token, or another client's, is answered like a revoked one (200), as
+        RFC 7009 §2.2 asks; `token_type_hint` is optional and not needed, so it is ignored.
+        """
+        try:
+            form = await _read_form(request)
+            client = await self._authenticate(request, form)
+            await self._storage.arevoke_token(_required(form, "token"), client.client_id)
+            return no_store_empty()
+        except OAuthError as exc:
+            return exc.response()
+        except StorageUnavailableError:
+            return _unavailable()
+
+    async def introspect(self, request: Request) -> JSONResponse:
+        """`POST /introspect`: what a token is, for an authenticated client (RFC 7662)."""
+        try:
+            form = await _read_form(request)
+            await self._authenticate(request, form)
+            record = await self._storage.aintrospect_token(_required(form, "token"))
+        except OAuthError as exc:
+            return exc.response()
+        except StorageUnavailableError:
+            return _unavailable()
+        if record is None:
+            return no_store_json({"active": False})
+        body: dict[str, object] = {
+            "active": True,
+            "scope": record.scope,
+            "client_id": record.client_id,
+            "exp": int(record.expires_at.timestamp()),
+            "iat": int(record.issued_at.timestamp()),
+            "sub": record.user if record.user is not None else record.client_id,
+            "iss": self._settings.issuer,
+        }
+        if record.user is not None:
+            body["username"] = record.user
+        body["token_type"] = "Bearer" if record.kind == "access" else "refresh_token"
+        return no_store_json(body)
+
+    async def metadata(self) -> JSONResponse:
+        """`GET /.well-known/oauth-authorization-server` (RFC 8414)."""
+        auth_methods = ["client_secret_basic", "client_secret_post"]
+        return JSONResponse(
+            {
+                "issuer": self._settings.issuer,
+                "token_endpoint": self._settings.endpoint("/token"),
+                "revocation_endpoint": self._settings.endpoint("/revoke"),
+                "introspection_endpoint": self._settings.endpoint("/introspect"),
+                "grant_types_supported": [grant.value for grant in OAuthGrantType],
+                "response_types_supported": [],
+                "token_endpoint_auth_methods_supported": auth_methods,
+                "revocation_endpoint_auth_methods_supported": auth_methods,
+                "introspection_endpoint_auth_methods_supported": auth_methods,
+            }
+        )
+
+    async def health(self) -> JSONResponse:
+        """`GET /health`: 200 while the storage answers, else 503."""
+        healthy = await self._storage.ahealth_check()
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable", "storage": healthy},
+            status_code=200 if healthy else 503,
+        )
+
+
+def _unavailable() -> JSONResponse:
+    return OAuthError(
+        "temporarily_unavailable", "the gateway's storage is unavailable", status=503
+    ).response()
+
+
+def oauth_router(storage: UnifiedStorage, settings: OAuthSettings) -> APIRouter:
+    """The OAuth server's router: the endpoints above and the status route."""
+    endpoints = OAuthEndpoints(storage, settings)
+    router = APIRouter(tags=["oauth"])
+    router.add_api_route("/token", endpoints.token, methods=["POST"])
+    router.add_api_route("/revoke", endpoints.revoke, methods=["POST"])
+    router.add_api_route("/introspect", endpoints.introspect, methods=["POST"])
+    router.add_api_route(
+        "/.well-known/oauth-authorization-server", endpoints.metadata, methods=["GET"]
+    )
+    router.add_api_route("/health", endpoints.health, methods=["GET"])
+    router.include_router(status_router(storage))
+    return router

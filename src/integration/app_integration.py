@@ -1,0 +1,68 @@
+"""The gateway's two ASGI applications, assembled from the components on one storage.
+
+- The API (`build_api_app`): the routers given, behind bearer authentication that tells
+  routes who a token belongs to. It is what the `localhost` proxy target's URL serves.
+- The proxy (`ProxyApp`): every host's traffic, authenticated per target, forwarded.
+
+Nothing here creates a storage: `src/main.py` creates it and passes it in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from fastapi import APIRouter, FastAPI
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+
+from ..api.routers.oauth import BearerAuthBackend, OAuthSettings, oauth_router
+from ..proxy.app import ProxyApp
+from ..storage import UnifiedStorage
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """The gateway's ASGI applications."""
+
+    api: FastAPI
+    proxy: ProxyApp
+
+
+def build_api_app(storage: UnifiedStorage, routers: Sequence[APIRouter]) -> FastAPI:
+    """The API application serving `routers`.
+
+    Its startup runs `storage.ainitialize()`, which writes (and repairs) the defaults every
+    process must see, such as the `localhost` target's auth exclusions. Requests with a
+    valid bearer token get its user in `request.user`; requests without pass unauthenticated
+    (each route decides what it demands).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await storage.ainitialize()
+        yield
+
+    app = FastAPI(
+        title="gateway API",
+        lifespan=lifespan,
+        middleware=[Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(storage))],
+    )
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def build_gateway(
+    storage: UnifiedStorage, http_client: httpx.AsyncClient, oauth: OAuthSettings
+) -> Gateway:
+    """The API (with the OAuth server) and the proxy, on `storage`.
+
+    The proxy forwards with `http_client` and closes it when its lifespan ends.
+    """
+    return Gateway(
+        api=build_api_app(storage, [oauth_router(storage, oauth)]),
+        proxy=ProxyApp(storage, http_client),
+    )

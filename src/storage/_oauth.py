@@ -1,0 +1,709 @@
+"""OAuth clients and tokens: the I/O-free operations, and the storage methods that run them.
+
+Key schema. Every key carries the Redis Cluster hash tag `{oauth}`: issuing, rotating and
+revoking change a token family, its user's index and its client's index together, in one
+script, so they must share a slot. One tag for the whole family also keeps tokens plain
+random strings (nothing to parse out of them to find a slot); the price is that on a
+Cluster all OAuth keys live on one node, which the handful of clients and live tokens of a
+gateway never strains.
+
+    <namespace>:{oauth}:client:<client id>       `OAuthClient` as JSON (secret as SHA-256)
+    <namespace>:{oauth}:access:<sha256(token)>   `AccessTokenRecord` as JSON; expires with it
+    <namespace>:{oauth}:refresh:<sha256(token)>  `RefreshTokenRecord` as JSON; expires with it.
+                                                 Kept, marked used, after a rotation, so
+                                                 that a second use is recognised
+    <namespace>:{oauth}:family:<family id>       set of the members (below) of every token
+                                                 of one grant; expires with its last token
+    <namespace>:{oauth}:client-tokens:<client id>    sorted set: the client's usable tokens
+    <namespace>:{oauth}:user-tokens:<sha256(user)>   sorted set: the user's usable tokens
+
+A member is a token key without its prefix (`access:<hash>`, `refresh:<hash>`); in the
+sorted sets its score is the token's expiry (Unix ms). Redis cannot expire a member, so
+writes drop the expired ones and readers skip them. User names are hashed into their key:
+any printable name is a valid user without ever becoming a key part.
+
+Tokens are found by the SHA-256 of their value only. A value that cannot be a bearer token
+(empty, too long, stray characters) is unknown without a round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ._base import StorageBase
+from ._codec import decode_record, encode_record, key_text
+from ._errors import CorruptRecordError, InvalidKeyError
+from ._keys import KeySchema, validate_identifier
+from ._oauth_models import (
+    AccessTokenRecord,
+    InvalidGrantError,
+    InvalidScopeError,
+    IssuedTokens,
+    OAuthClient,
+    OAuthGrantType,
+    RefreshTokenRecord,
+    RegisteredClient,
+    TokenCounts,
+    TokenRecord,
+    UnknownOAuthClientError,
+    new_secret,
+    normalize_scope,
+    plausible_token,
+    scope_within,
+    secret_hash,
+    secret_matches,
+    validate_user,
+)
+from ._operations import Atomic, Command, Operation, load_all, ttl_milliseconds
+
+_MEMBER = re.compile(r"(access|refresh):[0-9a-f]{64}")
+
+_STORE_TOKENS = """
+local function extend(key, ttl)
+  if redis.call('PTTL', key) < tonumber(ttl) then
+    redis.call('PEXPIRE', key, ttl)
+  end
+end
+
+local function store_tokens(first_arg)
+  local indexes = tonumber(ARGV[2])
+  local first_token = 3 + indexes
+  for i = first_token, #KEYS do
+    local a = first_arg + (i - first_token) * 4
+    local member, record, ttl, expiry = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+    redis.call('SET', KEYS[i], record, 'PX', ttl)
+    redis.call('SADD', KEYS[2], member)
+    extend(KEYS[2], ttl)
+    for j = 3, first_token - 1 do
+      redis.call('ZADD', KEYS[j], expiry, member)
+      extend(KEYS[j], ttl)
+    end
+  end
+  for j = 3, first_token - 1 do
+    redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', ARGV[1])
+  end
+end
+"""
+"""Shared by the two scripts that add tokens. KEYS[2]: the family set; KEYS[3 ..
+2 + ARGV[2]]: the indexes; the remaining KEYS: the new tokens' keys. ARGV[1]: now (Unix
+ms); from ARGV[first_arg], four values per new token: member, record, TTL (ms), expiry
+(Unix ms). The family set and the indexes live as long as their longest-lived token."""
+
+_ISSUE = (
+    _STORE_TOKENS
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+store_tokens(3)
+return 1
+"""
+)
+"""KEYS[1]: the client, which must exist. Returns 1, or 0 (nothing written) without it."""
+
+_ROTATE = (
+    _STORE_TOKENS
+    + """
+if redis.call('GET', KEYS[1]) ~= ARGV[3] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[4], 'KEEPTTL')
+for j = 3, 2 + tonumber(ARGV[2]) do
+  redis.call('ZREM', KEYS[j], ARGV[5])
+end
+store_tokens(6)
+return 1
+"""
+)
+"""KEYS[1]: the refresh token presented. ARGV[3]: its record as read; ARGV[4]: the record
+marked used; ARGV[5]: its member. Applies only if the record is still the one read (so it
+was neither used nor revoked meanwhile): marks it used, takes it out of the indexes and
+adds the new pair. Returns 1, or 0 (nothing written) when the record changed."""
+
+_REVOKE_FAMILY = """
+local indexes = tonumber(ARGV[1])
+local first_token = 2 + indexes
+if redis.call('SCARD', KEYS[1]) ~= #KEYS - first_token + 1 then
+  return -1
+end
+for i = first_token, #KEYS do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[i - first_token + 2]) == 0 then
+    return -1
+  end
+end
+local deleted = 0
+for i = first_token, #KEYS do
+  deleted = deleted + redis.call('DEL', KEYS[i])
+  for j = 2, first_token - 1 do
+    redis.call('ZREM', KEYS[j], ARGV[i - first_token + 2])
+  end
+end
+redis.call('DEL', KEYS[1])
+return deleted
+"""
+"""KEYS[1]: the family set; KEYS[2 .. 1 + ARGV[1]]: its indexes; the rest: the keys of the
+family's members, which follow in ARGV. Deletes every token of the family and the family,
+and returns how many token keys existed; returns -1 (nothing deleted) when the members
+passed are not exactly the family's, because a rotation added tokens since they were read."""
+
+
+# Keys
+
+
+def _tagged(keys: KeySchema, rest: str) -> str:
+    return f"{keys.prefix}{{oauth}}:{rest}"
+
+
+def client_key(keys: KeySchema, client_id: str) -> str:
+    """The key of an OAuth client."""
+    return _tagged(keys, f"client:{validate_identifier(client_id, 'client id')}")
+
+
+def family_key(keys: KeySchema, family_id: str) -> str:
+    """The key of the set of a token family's members."""
+    return _tagged(keys, f"family:{validate_identifier(family_id, 'token family id')}")
+
+
+def client_index_key(keys: KeySchema, client_id: str) -> str:
+    """The key of the sorted set of a client's usable tokens."""
+    return _tagged(keys, f"client-tokens:{validate_identifier(client_id, 'client id')}")
+
+
+def user_index_key(keys: KeySchema, user: str) -> str:
+    """The key of the sorted set of a user's usable tokens."""
+    digest = hashlib.sha256(validate_user(user).encode()).hexdigest()
+    return _tagged(keys, f"user-tokens:{digest}")
+
+
+def token_member(kind: str, token: str) -> str:
+    """The member naming a token in its family and indexes: `<kind>:<sha256(token)>`."""
+    return f"{kind}:{secret_hash(token)}"
+
+
+def member_key(keys: KeySchema, member: str) -> str:
+    """The key of the token a member names."""
+    return _tagged(keys, member)
+
+
+def _index_keys(keys: KeySchema, client_id: str, user: str | None) -> list[str]:
+    indexes = [client_index_key(keys, client_id)]
+    if user is not None:
+        indexes.append(user_index_key(keys, user))
+    return indexes
+
+
+def _members(key: str, replies: Iterable[bytes]) -> list[str]:
+    members = sorted(key_text(reply) for reply in replies)
+    if not all(_MEMBER.fullmatch(member) for member in members):
+        raise CorruptRecordError(key, "a member is not a token reference")
+    return members
+
+
+# Issuing
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _unix_ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def _eval(script: str, keys: Sequence[str], args: Iterable[object]) -> Command:
+    return ("EVAL", script, len(keys), *keys, *args)
+
+
+@dataclass(frozen=True, slots=True)
+class _Grant:
+    """Who tokens are issued to, for what, and when."""
+
+    client_id: str
+    user: str | None
+    scope: str
+    family_id: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _NewToken:
+    member: str
+    record: bytes
+    ttl_ms: int
+    expiry_ms: int
+
+
+def _token_fields(grant: _Grant, ttl_ms: int) -> dict[str, object]:
+    return {
+        "client_id": grant.client_id,
+        "user": grant.user,
+        "scope": grant.scope,
+        "family_id": grant.family_id,
+        "issued_at": grant.now,
+        "expires_at": grant.now + timedelta(milliseconds=ttl_ms),
+    }
+
+
+def _stored(token: str, record: TokenRecord, ttl_ms: int) -> _NewToken:
+    return _NewToken(
+        token_member(record.kind, token), encode_record(record), ttl_ms, _unix_ms(record.expires_at)
+    )
+
+
+def _new_access_token(grant: _Grant, ttl_ms: int) -> tuple[str, AccessTokenRecord, _NewToken]:
+    token = new_secret()
+    record = AccessTokenRecord.model_validate(_token_fields(grant, ttl_ms))
+    return token, record, _stored(token, record, ttl_ms)
+
+
+def _new_refresh_token(grant: _Grant, ttl_ms: int) -> tuple[str, _NewToken]:
+    token = new_secret()
+    record = RefreshTokenRecord.model_validate(_token_fields(grant, ttl_ms))
+    return token, _stored(token, record, ttl_ms)
+
+
+def _store_args(keys: KeySchema, tokens: Sequence[_NewToken]) -> tuple[list[str], list[object]]:
+    token_keys = [member_key(keys, token.member) for token in tokens]
+    args: list[object] = []
+    for token in tokens:
+        args += [token.member, token.record, token.ttl_ms, token.expiry_ms]
+    return token_keys, args
+
+
+def _issue(
+    keys: KeySchema,
+    client_id: str,
+    user: str | None,
+    scope: str,
+    access_ttl: float | timedelta,
+    refresh_ttl: float | timedelta | None,
+) -> Operation[IssuedTokens]:
+    grant = _Grant(
+        client_id=validate_identifier(client_id, "client id"),
+        user=None if user is None else validate_user(user),
+        scope=normalize_scope(scope),
+        family_id=secrets.token_hex(16),
+        now=_now(),
+    )
+    access_token, access, stored_access = _new_access_token(grant, ttl_milliseconds(access_ttl))
+    tokens = [stored_access]
+    refresh_token = None
+    if refresh_ttl is not None:
+        refresh_token, stored_refresh = _new_refresh_token(grant, ttl_milliseconds(refresh_ttl))
+        tokens.append(stored_refresh)
+    indexes = _index_keys(keys, grant.client_id, grant.user)
+    token_keys, token_args = _store_args(keys, tokens)
+    applied = yield _eval(
+        _ISSUE,
+        [client_key(keys, client_id), family_key(keys, grant.family_id), *indexes, *token_keys],
+        [_unix_ms(grant.now), len(indexes), *token_args],
+    )
+    if not applied:
+        raise UnknownOAuthClientError(f"no OAuth client {client_id!r} is registered")
+    return IssuedTokens(access_token, access, refresh_token)
+
+
+# Operations
+
+
+def register_oauth_client(
+    keys: KeySchema,
+    name: str,
+    grant_types: Sequence[OAuthGrantType],
+    redirect_uris: Sequence[str],
+    scope: str,
+) -> Operation[RegisteredClient]:
+    """Register a client under a fresh id, with a fresh secret."""
+    secret = new_secret()
+    client = OAuthClient(
+        client_id=secrets.token_hex(16),
+        name=name,
+        secret_hash=secret_hash(secret),
+        grant_types=list(grant_types),
+        redirect_uris=list(redirect_uris),
+        scope=scope,
+    )
+    yield ("SET", client_key(keys, client.client_id), encode_record(client))
+    return RegisteredClient(client, secret)
+
+
+def get_oauth_client(keys: KeySchema, client_id: str) -> Operation[OAuthClient | None]:
+    """Read one client."""
+    key = client_key(keys, client_id)
+    raw = yield ("GET", key)
+    return decode_record(key, raw, OAuthClient)
+
+
+def list_oauth_clients(keys: KeySchema) -> Operation[list[OAuthClient]]:
+    """Every client, by id."""
+    clients = yield from load_all(_tagged(keys, "client:*"), OAuthClient)
+    return sorted(clients, key=lambda client: client.client_id)
+
+
+def verify_client_secret(
+    keys: KeySchema, client_id: str, secret: str
+) -> Operation[OAuthClient | None]:
+    """The client, if `secret` is its secret; `None` for any other id or secret."""
+    try:
+        key = client_key(keys, client_id)
+    except InvalidKeyError:
+        return None
+    raw = yield ("GET", key)
+    client = decode_record(key, raw, OAuthClient)
+    if client is None or not secret_matches(secret, client.secret_hash):
+        return None
+    return client
+
+
+def get_access_token(keys: KeySchema, token: str) -> Operation[AccessTokenRecord | None]:
+    """The record of a live access token; `None` when unknown, expired or revoked."""
+    if not plausible_token(token):
+        return None
+    key = member_key(keys, token_member("access", token))
+    raw = yield ("GET", key)
+    record = decode_record(key, raw, AccessTokenRecord)
+    if record is None or record.expired(_now()):
+        return None
+    return record
+
+
+def _read_token(
+    keys: KeySchema, token: str
+) -> Operation[tuple[AccessTokenRecord | None, RefreshTokenRecord | None]]:
+    access_key = member_key(keys, token_member("access", token))
+    refresh_key = member_key(keys, token_member("refresh", token))
+    raw_access, raw_refresh = yield ("MGET", access_key, refresh_key)
+    return (
+        decode_record(access_key, raw_access, AccessTokenRecord),
+        decode_record(refresh_key, raw_refresh, RefreshTokenRecord),
+    )
+
+
+def introspect_token(keys: KeySchema, token: str) -> Operation[TokenRecord | None]:
+    """The record of a live access token or usable refresh token; `None` otherwise."""
+    if not plausible_token(token):
+        return None
+    access, refresh = yield from _read_token(keys, token)
+    now = _now()
+    if access is not None and not access.expired(now):
+        return access
+    if refresh is not None and not refresh.expired(now) and refresh.used_at is None:
+        return refresh
+    return None
+
+
+def _revoke_family(keys: KeySchema, record: TokenRecord) -> Operation[int]:
+    family = family_key(keys, record.family_id)
+    indexes = _index_keys(keys, record.client_id, record.user)
+    while True:
+        members = _members(family, (yield ("SMEMBERS", family)))
+        deleted = yield _eval(
+            _REVOKE_FAMILY,
+            [family, *indexes, *(member_key(keys, member) for member in members)],
+            [len(indexes), *members],
+        )
+        if deleted >= 0:
+            return int(deleted)
+        # A rotation added tokens since SMEMBERS: read the family again.
+
+
+def rotate_refresh_token(
+    keys: KeySchema,
+    token: str,
+    client_id: str,
+    access_ttl: float | timedelta,
+    refresh_ttl: float | timedelta,
+    scope: str | None,
+) -> Operation[IssuedTokens]:
+    """Exchange a refresh token for a new pair; see `OAuthRecords.rotate_refresh_token`."""
+    access_ms, refresh_ms = ttl_milliseconds(access_ttl), ttl_milliseconds(refresh_ttl)
+    requested = None if scope is None else normalize_scope(scope)
+    if not plausible_token(token):
+        raise InvalidGrantError("the refresh token is unknown, expired or revoked")
+    member = token_member("refresh", token)
+    key = member_key(keys, member)
+    while True:
+        raw = yield ("GET", key)
+        record = decode_record(key, raw, RefreshTokenRecord)
+        now = _now()
+        if record is None or record.expired(now):
+            raise InvalidGrantError("the refresh token is unknown, expired or revoked")
+        if record.client_id != client_id:
+            raise InvalidGrantError("the refresh token was issued to another client")
+        if record.used_at is not None:
+            yield from _revoke_family(keys, record)
+            raise InvalidGrantError(
+                "the refresh token was already used; every token of its grant is now revoked"
+            )
+        if requested is not None and not scope_within(requested, record.scope):
+            raise InvalidScopeError("the requested scope exceeds the scope originally granted")
+        grant = _Grant(record.client_id, record.user, record.scope, record.family_id, now)
+        # RFC 6749 §6: the new refresh token keeps the scope of the one it replaces; only
+        # the access token may be narrowed.
+        refresh_token, stored_refresh = _new_refresh_token(grant, refresh_ms)
+        if requested is not None:
+            grant = _Grant(record.client_id, record.user, requested, record.family_id, now)
+        access_token, access, stored_access = _new_access_token(grant, access_ms)
+        tokens = [stored_access, stored_refresh]
+        indexes = _index_keys(keys, record.client_id, record.user)
+        token_keys, token_args = _store_args(keys, tokens)
+        used = record.model_copy(update={"used_at": now})
+        applied = yield _eval(
+            _ROTATE,
+            [key, family_key(keys, record.family_id), *indexes, *token_keys],
+            [_unix_ms(now), len(indexes), raw, encode_record(used), member, *token_args],
+        )
+        if applied:
+            return IssuedTokens(access_token, access, refresh_token)
+        # Used or revoked since it was read: read it again, and treat it as such.
+
+
+def revoke_token(keys: KeySchema, token: str, client_id: str) -> Operation[bool]:
+    """Revoke a token of `client_id`; see `OAuthRecords.revoke_token`."""
+    if not plausible_token(token):
+        return False
+    access, refresh = yield from _read_token(keys, token)
+    if refresh is not None and refresh.client_id == client_id:
+        deleted = yield from _revoke_family(keys, refresh)
+        return deleted > 0
+    if access is None or access.client_id != client_id:
+        return False
+    member = token_member("access", token)
+    replies = yield Atomic(
+        (
+            ("DEL", member_key(keys, member)),
+            ("SREM", family_key(keys, access.family_id), member),
+            *(
+                ("ZREM", index, member)
+                for index in _index_keys(keys, access.client_id, access.user)
+            ),
+        )
+    )
+    return bool(replies[0])
+
+
+def _live_members(index: str) -> Operation[list[str]]:
+    replies = yield ("ZRANGEBYSCORE", index, f"({_unix_ms(_now())}", "+inf")
+    return _members(index, replies)
+
+
+def list_user_tokens(keys: KeySchema, user: str) -> Operation[list[TokenRecord]]:
+    """The user's live access tokens and usable refresh tokens, oldest first."""
+    members = yield from _live_members(user_index_key(keys, user))
+    if not members:
+        return []
+    token_keys = [member_key(keys, member) for member in members]
+    raws = yield ("MGET", *token_keys)
+    now = _now()
+    records: list[TokenRecord] = []
+    for member, key, raw in zip(members, token_keys, raws, strict=True):
+        record: TokenRecord | None
+        if member.startswith("access:"):
+            record = decode_record(key, raw, AccessTokenRecord)
+        else:
+            record = decode_record(key, raw, RefreshTokenRecord)
+        if record is not None and not record.expired(now):
+            records.append(record)
+    return sorted(records, key=lambda record: (record.issued_at, record.kind))
+
+
+def count_client_tokens(keys: KeySchema, client_id: str) -> Operation[TokenCounts]:
+    """How many live access tokens and usable refresh tokens the client holds."""
+    members = yield from _live_members(client_index_key(keys, client_id))
+    access = sum(member.startswith("access:") for member in members)
+    return TokenCounts(access=access, refresh=len(members) - access)
+
+
+class OAuthRecords(StorageBase):
+    """OAuth clients and tokens under `{oauth}:...` (see the module docstring of `_oauth`)."""
+
+    def register_oauth_client(
+        self,
+        name: str,
+        grant_types: Sequence[OAuthGrantType],
+        redirect_uris: Sequence[str] = (),
+        scope: str = "",
+    ) -> RegisteredClient:
+        """Register a client under a fresh id with a fresh secret, returned once in plaintext.
+
+        Only the SHA-256 of the secret is stored. Raises `ValueError` for an empty name, no
+        grant type, a redirect URI that is not absolute http(s), or a malformed scope.
+        """
+        return self._run(
+            register_oauth_client(self._keys, name, grant_types, redirect_uris, scope),
+            "register_oauth_client",
+        )
+
+    async def aregister_oauth_client(
+        self,
+        name: str,
+        grant_types: Sequence[OAuthGrantType],
+        redirect_uris: Sequence[str] = (),
+        scope: str = "",
+    ) -> RegisteredClient:
+        """Async twin of `register_oauth_client()`."""
+        return await self._arun(
+            register_oauth_client(self._keys, name, grant_types, redirect_uris, scope)
+        )
+
+    def get_oauth_client(self, client_id: str) -> OAuthClient | None:
+        """The client `client_id`, or `None`."""
+        return self._run(get_oauth_client(self._keys, client_id), "get_oauth_client")
+
+    async def aget_oauth_client(self, client_id: str) -> OAuthClient | None:
+        """Async twin of `get_oauth_client()`."""
+        return await self._arun(get_oauth_client(self._keys, client_id))
+
+    def list_oauth_clients(self) -> list[OAuthClient]:
+        """Every registered client, by id."""
+        return self._run(list_oauth_clients(self._keys), "list_oauth_clients")
+
+    async def alist_oauth_clients(self) -> list[OAuthClient]:
+        """Async twin of `list_oauth_clients()`."""
+        return await self._arun(list_oauth_clients(self._keys))
+
+    def verify_client_secret(self, client_id: str, secret: str) -> OAuthClient | None:
+        """The client if `secret` is its secret (compared in constant time), else `None`.
+
+        Any id that names no client, even one that could not be a key, gives `None`.
+        """
+        return self._run(
+            verify_client_secret(self._keys, client_id, secret), "verify_client_secret"
+        )
+
+    async def averify_client_secret(self, client_id: str, secret: str) -> OAuthClient | None:
+        """Async twin of `verify_client_secret()`."""
+        return await self._arun(verify_client_secret(self._keys, client_id, secret))
+
+    def issue_token_pair(
+        self,
+        client_id: str,
+        user: str,
+        scope: str,
+        access_ttl: float | timedelta,
+        refresh_ttl: float | timedelta,
+    ) -> IssuedTokens:
+        """Issue an access and a refresh token of a new family to `user` of the client.
+
+        The tokens are returned once, in plaintext; only their hashes are stored, expiring
+        after the TTLs (seconds or timedelta). Raises `UnknownOAuthClientError` for a client
+        that is not registered, `ValueError` for a bad user, scope or TTL. Which grants and
+        scopes the client may have is the caller's policy.
+        """
+        return self._run(
+            _issue(self._keys, client_id, user, scope, access_ttl, refresh_ttl),
+            "issue_token_pair",
+        )
+
+    async def aissue_token_pair(
+        self,
+        client_id: str,
+        user: str,
+        scope: str,
+        access_ttl: float | timedelta,
+        refresh_ttl: float | timedelta,
+    ) -> IssuedTokens:
+        """Async twin of `issue_token_pair()`."""
+        return await self._arun(_issue(self._keys, client_id, user, scope, access_ttl, refresh_ttl))
+
+    def issue_client_token(
+        self, client_id: str, scope: str, access_ttl: float | timedelta
+    ) -> IssuedTokens:
+        """Issue an access token (no refresh token) to the client acting for itself, as the
+        client credentials grant does. Errors as for `issue_token_pair()`."""
+        return self._run(
+            _issue(self._keys, client_id, None, scope, access_ttl, None), "issue_client_token"
+        )
+
+    async def aissue_client_token(
+        self, client_id: str, scope: str, access_ttl: float | timedelta
+    ) -> IssuedTokens:
+        """Async twin of `issue_client_token()`."""
+        return await self._arun(_issue(self._keys, client_id, None, scope, access_ttl, None))
+
+    def get_access_token(self, token: str) -> AccessTokenRecord | None:
+        """The record of the access token `token`; `None` when unknown, expired or revoked
+        (or when `token` cannot be a token at all)."""
+        return self._run(get_access_token(self._keys, token), "get_access_token")
+
+    async def aget_access_token(self, token: str) -> AccessTokenRecord | None:
+        """Async twin of `get_access_token()`."""
+        return await self._arun(get_access_token(self._keys, token))
+
+    def introspect_token(self, token: str) -> TokenRecord | None:
+        """The record of `token` if it is a live access token or a usable (unexpired,
+        unused, unrevoked) refresh token, else `None`."""
+        return self._run(introspect_token(self._keys, token), "introspect_token")
+
+    async def aintrospect_token(self, token: str) -> TokenRecord | None:
+        """Async twin of `introspect_token()`."""
+        return await self._arun(introspect_token(self._keys, token))
+
+    def rotate_refresh_token(
+        self,
+        token: str,
+        client_id: str,
+        access_ttl: float | timedelta,
+        refresh_ttl: float | timedelta,
+        scope: str | None = None,
+    ) -> IssuedTokens:
+        """Exchange the refresh token `token` of `client_id` for a new pair, atomically.
+
+        The presented token is marked used; presenting it again revokes its whole family
+        (every access and refresh token issued from the same login) and fails. The new
+        access token gets `scope` when given (it must lie within the original scope, else
+        `InvalidScopeError`); the new refresh token keeps the original scope. Raises
+        `InvalidGrantError` for a token that is unknown, expired, revoked, reused or another
+        client's; of two concurrent rotations of one token, one succeeds and the other
+        counts as a reuse.
+        """
+        return self._run(
+            rotate_refresh_token(self._keys, token, client_id, access_ttl, refresh_ttl, scope),
+            "rotate_refresh_token",
+        )
+
+    async def arotate_refresh_token(
+        self,
+        token: str,
+        client_id: str,
+        access_ttl: float | timedelta,
+        refresh_ttl: float | timedelta,
+        scope: str | None = None,
+    ) -> IssuedTokens:
+        """Async twin of `rotate_refresh_token()`."""
+        return await self._arun(
+            rotate_refresh_token(self._keys, token, client_id, access_ttl, refresh_ttl, scope)
+        )
+
+    def revoke_token(self, token: str, client_id: str) -> bool:
+        """Revoke `token` if it was issued to `client_id`; `True` if something was revoked.
+
+        A refresh token (used or not) revokes its whole family, as RFC 7009 recommends; an
+        access token only itself. Another client's token, or an unknown one, is left alone.
+        """
+        return self._run(revoke_token(self._keys, token, client_id), "revoke_token")
+
+    async def arevoke_token(self, token: str, client_id: str) -> bool:
+        """Async twin of `revoke_token()`."""
+        return await self._arun(revoke_token(self._keys, token, client_id))
+
+    def list_user_tokens(self, user: str) -> list[TokenRecord]:
+        """The live access tokens and usable refresh tokens of `user`, oldest first."""
+        return self._run(list_user_tokens(self._keys, user), "list_user_tokens")
+
+    async def alist_user_tokens(self, user: str) -> list[TokenRecord]:
+        """Async twin of `list_user_tokens()`."""
+        return await self._arun(list_user_tokens(self._keys, user))
+
+    def count_client_tokens(self, client_id: str) -> TokenCounts:
+        """How many live access tokens and usable refresh tokens the client holds."""
+        return self._run(count_client_tokens(self._keys, client_id), "count_client_tokens")
+
+    async def acount_client_tokens(self, client_id: str) -> TokenCounts:
+        """Async twin of `count_client_tokens()`."""
+        return await self._arun(count_client_tokens(self._keys, client_id))

@@ -1,0 +1,105 @@
+"""Serving ASGI applications with uvicorn on loopback, for tests that go over real HTTP."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from starlette.types import ASGIApp
+
+from src.api.routers.oauth import OAuthSettings, oauth_router
+from src.integration import build_api_app
+from src.proxy.app import ProxyApp, proxy_http_client
+from src.storage import UnifiedStorage
+
+SETTINGS = OAuthSettings(
+    issuer="http://localhost",
+    access_token_ttl=timedelta(minutes=5),
+    refresh_token_ttl=timedelta(hours=1),
+)
+
+
+class LoopbackServer:
+    """An ASGI application served by uvicorn on a free loopback port, in a thread.
+
+    The port is bound at construction, so `url` is known before the server starts. The
+    proxy is the edge: serve it with `proxy_headers=False`, or uvicorn would take a
+    loopback client's `X-Forwarded-For` for its address.
+    """
+
+    def __init__(self, app: ASGIApp, *, proxy_headers: bool = True) -> None:
+        # IPPROTO_TCP spelled out: asyncio turns Nagle's algorithm off only on sockets whose
+        # protocol says TCP (else each response waits ~40 ms for a delayed ACK).
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        # No log configuration of uvicorn's own: its records reach pytest's capture.
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                log_config=None,
+                lifespan="on",
+                proxy_headers=proxy_headers,
+                timeout_graceful_shutdown=5,
+            )
+        )
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    @contextmanager
+    def running(self) -> Iterator[LoopbackServer]:
+        """Serve until the block ends."""
+        self._thread.start()
+        try:
+            while not self._server.started:
+                if not self._thread.is_alive():
+                    raise RuntimeError("the server did not start")
+                time.sleep(0.01)
+            yield self
+        finally:
+            self._server.should_exit = True
+            self._thread.join()
+            self._socket.close()
+
+
+def api_app(storage: UnifiedStorage) -> FastAPI:
+    """The gateway's API as the integration assembles it."""
+    return build_api_app(storage, [oauth_router(storage, SETTINGS)])
+
+
+async def point_localhost_at(storage: UnifiedStorage, url: str) -> None:
+    """Serve `localhost`, and the default routes to the API, from `url`."""
+    localhost = await storage.aget_proxy_target("localhost")
+    assert localhost is not None
+    for route in await storage.alist_routes():
+        if route.target_value == localhost.target_url:
+            await storage.astore_route(route.model_copy(update={"target_value": url}))
+    await storage.aupdate_proxy_target("localhost", {"target_url": url})
+
+
+@pytest.fixture
+def api_server(storage: UnifiedStorage) -> Iterator[LoopbackServer]:
+    """The API, served over HTTP."""
+    with LoopbackServer(api_app(storage)).running() as server:
+        yield server
+
+
+@pytest.fixture
+async def proxy(storage: UnifiedStorage) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the proxy (driven through ASGI), for requests to `localhost`."""
+    forwarding = proxy_http_client(timeout=5)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(ProxyApp(storage, forwarding)), base_url="http://localhost"
+    ) as client:
+        yield client
+    await forwarding.aclose()

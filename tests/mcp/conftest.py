@@ -1,0 +1,131 @@
+"""An app serving the MCP router on the test's storage, and an HTTP client for it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from fastapi import FastAPI
+from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection
+
+from src.api.routers.mcp import McpToolServer, SessionManager, create_mcp_router
+from src.storage import UnifiedStorage
+
+USER_HEADER = "X-Test-User"
+MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+class HeaderAuthentication(AuthenticationBackend):
+    """Authenticates the user named in `X-Test-User`: a stand-in for the gateway's OAuth."""
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, SimpleUser] | None:
+        name = conn.headers.get(USER_HEADER)
+        return None if name is None else (AuthCredentials(["authenticated"]), SimpleUser(name))
+
+
+@pytest.fixture
+async def make_client(storage: UnifiedStorage) -> AsyncIterator[MakeClient]:
+    """`await make_client(ttl=..., authenticated=...)`: a client of a fresh app on `storage`."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def make(
+        ttl: timedelta = timedelta(minutes=1), authenticated: bool = False
+    ) -> httpx.AsyncClient:
+        app = FastAPI()
+        app.include_router(create_mcp_router(SessionManager(storage, ttl), McpToolServer(storage)))
+        if authenticated:
+            app.add_middleware(AuthenticationMiddleware, backend=HeaderAuthentication())
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gateway")
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> httpx.AsyncClient:
+    """A client of the app with a one-minute session TTL and no authentication."""
+    return await make_client()
+
+
+Snapshot = Callable[[], dict[bytes, object]]
+OpenSession = Callable[..., Awaitable[str]]
+Rpc = Callable[..., Awaitable[httpx.Response]]
+
+
+@pytest.fixture
+def initialize_message() -> dict[str, Any]:
+    """A valid `initialize` request, fresh for each test to alter."""
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test-client", "version": "1.0"},
+        },
+    }
+
+
+@pytest.fixture
+def open_session(initialize_message: dict[str, Any]) -> OpenSession:
+    """`await open_session(client, **headers)`: initialise a session; its id."""
+
+    async def open_(client: httpx.AsyncClient, **headers: str) -> str:
+        response = await client.post("/mcp", json=initialize_message, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.headers["Mcp-Session-Id"]
+
+    return open_
+
+
+@pytest.fixture
+def rpc() -> Rpc:
+    """`await rpc(client, session_id, method, params=None, request_id=7, **headers)`: POST
+    one request in the session."""
+
+    async def rpc_(
+        client: httpx.AsyncClient,
+        session_id: str,
+        method: str,
+        params: dict[str, Any] | None = None,
+        request_id: int | str = 7,
+        **headers: str,
+    ) -> httpx.Response:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        return await client.post(
+            "/mcp", json=message, headers={"Mcp-Session-Id": session_id, **headers}
+        )
+
+    return rpc_
+
+
+@pytest.fixture
+def snapshot(raw: redis.Redis, namespace: str) -> Snapshot:
+    """`snapshot()`: every key of the test's namespace with its value, to prove that
+    nothing was written."""
+
+    def take() -> dict[bytes, object]:
+        found: dict[bytes, object] = {}
+        for key in raw.scan_iter(match=f"{namespace}:*"):
+            kind = raw.type(key)
+            if kind == b"set":
+                found[key] = raw.smembers(key)
+            elif kind == b"stream":
+                found[key] = raw.xrange(key)
+            else:
+                found[key] = raw.get(key)
+        return found
+
+    return take

@@ -1,0 +1,591 @@
+"""The proxy application end to end on a real storage: hosts, auth, routes, forwarding.
+
+The upstream is an echo application reached through `httpx.ASGITransport`, so each test
+sees exactly what the proxy sent; the failure cases use real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from src.proxy.app import ProxyApp, proxy_http_client
+from src.storage import (
+    AUTH_EXCLUDED_PATHS,
+    OAuthGrantType,
+    ProxyTarget,
+    Route,
+    RouteMode,
+    RouteTargetType,
+    UnifiedStorage,
+)
+
+APP = "app.example.com"
+
+
+async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers with what it received, and with hop-by-hop headers the proxy must drop."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    payload = {
+        "method": scope["method"],
+        "raw_path": scope["raw_path"].decode(),
+        "query": scope["query_string"].decode(),
+        "headers": [[name.decode(), value.decode()] for name, value in scope["headers"]],
+        "body": body.decode(),
+    }
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 201,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"connection", b"x-hop-response"),
+                (b"x-hop-response", b"1"),
+                (b"keep-alive", b"timeout=5"),
+                (b"proxy-authenticate", b"Basic"),
+                (b"set-cookie", b"a=1"),
+                (b"set-cookie", b"b=2"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
+
+
+def headers_of(response: httpx.Response) -> dict[str, str]:
+    """The headers the upstream saw (the last value of each name)."""
+    return {name: value for name, value in response.json()["headers"]}
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(echo)) as client:
+        yield client
+
+
+@pytest.fixture
+async def proxy(
+    storage: UnifiedStorage, upstream: httpx.AsyncClient
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the proxy; requests go to `app.example.com` unless told otherwise."""
+    await storage.astore_proxy_target(
+        ProxyTarget(hostname=APP, target_url="http://app.internal:8080/base")
+    )
+    app = ProxyApp(storage, upstream)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url=f"http://{APP}"
+    ) as client:
+        yield client
+
+
+async def asgi_request(
+    app: ProxyApp, headers: list[tuple[bytes, bytes]], raw_path: bytes = b"/", method: str = "GET"
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    """One request with exactly these headers and raw path, straight through ASGI."""
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": raw_path.decode("latin-1"),
+        "raw_path": raw_path,
+        "query_string": b"",
+        "headers": headers,
+        "client": ("192.0.2.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    await app(scope, receive, send)
+    start = messages[0]
+    body = b"".join(message.get("body", b"") for message in messages[1:])
+    return start["status"], dict(start["headers"]), body
+
+
+async def login(storage: UnifiedStorage) -> str:
+    client = await storage.aregister_oauth_client("cli", [OAuthGrantType.REFRESH_TOKEN])
+    issued = await storage.aissue_token_pair(client.client.client_id, "alice", "", 60, 600)
+    return issued.access_token
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        yield server.getsockname()[1]
+
+
+# Hosts and targets
+
+
+async def test_forwards_to_the_target(proxy: httpx.AsyncClient) -> None:
+    response = await proxy.post("/x/y?q=1&r=%20", content=b"hello")
+    assert response.status_code == 201
+    seen = response.json()
+    assert (seen["method"], seen["raw_path"], seen["query"], seen["body"]) == (
+        "POST",
+        "/base/x/y",
+        "q=1&r=%20",
+        "hello",
+    )
+    assert headers_of(response)["host"] == "app.internal:8080"
+
+
+async def test_host_is_case_insensitive_and_port_stripped(proxy: httpx.AsyncClient) -> None:
+    response = await proxy.get("/", headers={"Host": "APP.Example.com:8443"})
+    assert response.status_code == 201
+    assert headers_of(response)["x-forwarded-host"] == "APP.Example.com:8443"
+
+
+async def test_unknown_host(proxy: httpx.AsyncClient) -> None:
+    response = await proxy.get("/", headers={"Host": "other.example.com"})
+    assert (response.status_code, response.text) == (404, "no proxy target for this host\n")
+
+
+async def test_disabled_target(proxy: httpx.AsyncClient, storage: UnifiedStorage) -> None:
+    await storage.aupdate_proxy_target(APP, {"enabled": False})
+    response = await proxy.get("/")
+    assert (response.status_code, response.text) == (
+        503,
+        "the proxy target of this host is disabled\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("hosts", "text"),
+    [
+        ([b"bad host"], b"the Host header is not a hostname with an optional port\n"),
+        ([b"[::1]:80"], b"the Host header is not a hostname with an optional port\n"),
+        ([b"a.com:99999"], b"the Host header is not a hostname with an optional port\n"),
+        ([b"\xff"], b"the Host header is not ASCII\n"),
+        ([], b"expected exactly one Host header\n"),
+        ([APP.encode(), APP.encode()], b"expected exactly one Host header\n"),
+    ],
+    ids=ascii,
+)
+async def test_bad_host(
+    storage: UnifiedStorage, upstream: httpx.AsyncClient, hosts: list[bytes], text: bytes
+) -> None:
+    status, _, body = await asgi_request(
+        ProxyApp(storage, upstream), [(b"host", host) for host in hosts]
+    )
+    assert (status, body) == (400, text)
+
+
+async def test_only_origin_form_targets(
+    storage: UnifiedStorage, upstream: httpx.AsyncClient
+) -> None:
+    await storage.astore_proxy_target(ProxyTarget(hostname=APP, target_url="http://app:80"))
+    status, _, body = await asgi_request(
+        ProxyApp(storage, upstream), [(b"host", APP.encode())], raw_path=b"*", method="OPTIONS"
+    )
+    assert (status, body) == (400, b"only origin-form request targets are forwarded\n")
+
+
+# Authentication
+
+
+@pytest.fixture
+async def protected(proxy: httpx.AsyncClient, storage: UnifiedStorage) -> httpx.AsyncClient:
+    await storage.aupdate_proxy_target(
+        APP, {"auth_enabled": True, "auth_excluded_paths": list(AUTH_EXCLUDED_PATHS)}
+    )
+    return proxy
+
+
+async def test_missing_token(protected: httpx.AsyncClient) -> None:
+    response = await protected.get("/private")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.text == "a valid bearer access token is required\n"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer ", "Bearer not-a-token", "Bearer " + "x" * 100_000, "Basic eDp5", "bearer"],
+    ids=lambda value: value[:20],
+)
+async def test_invalid_token(protected: httpx.AsyncClient, authorization: str) -> None:
+    response = await protected.get("/private", headers={"Authorization": authorization})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+@pytest.mark.parametrize(
+    "authorization", [b"Bearer a\nb", b"Bearer \x00", b"Bearer \xff\xfe", b"Bearer a b"], ids=ascii
+)
+async def test_hostile_tokens_straight_through_asgi(
+    storage: UnifiedStorage, upstream: httpx.AsyncClient, authorization: bytes
+) -> None:
+    await storage.astore_proxy_target(
+        ProxyTarget(hostname=APP, target_url="http://app:80", auth_enabled=True)
+    )
+    status, headers, _ = await asgi_request(
+        ProxyApp(storage, upstream), [(b"host", APP.encode()), (b"authorization", authorization)]
+    )
+    assert (status, headers[b"www-authenticate"]) == (401, b'Bearer error="invalid_token"')
+
+
+async def test_valid_token(protected: httpx.AsyncClient, storage: UnifiedStorage) -> None:
+    token = await login(storage)
+    response = await protected.get("/private", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 201
+    # The upstream may check the token again: it is forwarded.
+    assert headers_of(response)["authorization"] == f"Bearer {token}"
+
+
+async def test_revoked_token(protected: httpx.AsyncClient, storage: UnifiedStorage) -> None:
+    token = await login(storage)
+    record = await storage.aget_access_token(token)
+    assert record is not None
+    await storage.arevoke_token(token, record.client_id)
+    response = await protected.get("/private", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/token", "/token/x", "/health", "/.well-known/x"])
+async def test_excluded_paths_need_no_token(protected: httpx.AsyncClient, path: str) -> None:
+    response = await protected.get(path)
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        b"/tokens/x",
+        b"/token/../oauth/status",
+        b"//token",
+        b"/%2Ftoken",
+        b"/%2e%2e/oauth/status",
+        b"/healthz",
+        b"/registered",
+        b"/token/..;/x",
+        b"/TOKEN",
+    ],
+)
+async def test_bypass_attempts_need_a_token(
+    storage: UnifiedStorage, upstream: httpx.AsyncClient, raw_path: bytes
+) -> None:
+    await storage.astore_proxy_target(
+        ProxyTarget(
+            hostname=APP,
+            target_url="http://app:80",
+            auth_enabled=True,
+            auth_excluded_paths=list(AUTH_EXCLUDED_PATHS),
+        )
+    )
+    status, headers, _ = await asgi_request(
+        ProxyApp(storage, upstream), [(b"host", APP.encode())], raw_path=raw_path
+    )
+    assert (status, headers[b"www-authenticate"]) == (401, b"Bearer")
+
+
+# Routes
+
+
+def url_route(route_id: str, pattern: str, url: str, priority: int = 50, **fields: Any) -> Route:
+    return Route(
+        route_id=route_id,
+        path_pattern=pattern,
+        target_type=RouteTargetType.URL,
+        target_value=url,
+        priority=priority,
+        **fields,
+    )
+
+
+async def test_routes_by_priority(proxy: httpx.AsyncClient, storage: UnifiedStorage) -> None:
+    await storage.astore_route(url_route("api", "/api", "http://api.internal:81", 60))
+    await storage.astore_route(url_route("admin", "/api/admin", "http://admin.internal:82", 70))
+    await storage.astore_route(
+        url_route("writes", "/api", "http://writes.internal:83", 65, methods=["POST"])
+    )
+    cases = [
+        ("GET", "/api/x", "api.internal:81", "/api/x"),
+        ("POST", "/api/x", "writes.internal:83", "/api/x"),
+        ("GET", "/api/admin/y", "admin.internal:82", "/api/admin/y"),
+        ("GET", "/apis", "app.internal:8080", "/base/apis"),
+    ]
+    for method, path, host, raw_path in cases:
+        response = await proxy.request(method, path)
+        assert (headers_of(response)["host"], response.json()["raw_path"]) == (host, raw_path)
+
+
+async def test_default_oauth_routes_go_to_the_api(proxy: httpx.AsyncClient) -> None:
+    response = await proxy.post("/token")
+    assert headers_of(response)["host"] == "127.0.0.1:9000"
+
+
+async def test_route_modes(proxy: httpx.AsyncClient, storage: UnifiedStorage) -> None:
+    await storage.astore_route(url_route("api", "/api", "http://api.internal:81"))
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"disabled_routes": ["api"]}, "app.internal:8080"),
+        ({"disabled_routes": [], "route_mode": RouteMode.SELECTIVE}, "app.internal:8080"),
+        ({"enabled_routes": ["api"]}, "api.internal:81"),
+        ({"route_mode": RouteMode.NONE}, "app.internal:8080"),
+    ]
+    for changes, host in cases:
+        await storage.aupdate_proxy_target(APP, changes)
+        response = await proxy.get("/api/x")
+        assert headers_of(response)["host"] == host, changes
+
+
+async def test_port_and_hostname_routes(proxy: httpx.AsyncClient, storage: UnifiedStorage) -> None:
+    await storage.astore_route(
+        Route(
+            route_id="p", path_pattern="/p", target_type=RouteTargetType.PORT, target_value="9123"
+        )
+    )
+    await storage.astore_route(
+        Route(
+            route_id="h",
+            path_pattern="/h",
+            target_type=RouteTargetType.HOSTNAME,
+            target_value="other.example.com",
+        )
+    )
+    await storage.astore_proxy_target(
+        ProxyTarget(hostname="other.example.com", target_url="http://other.internal:7000")
+    )
+    assert headers_of(await proxy.get("/p/x"))["host"] == "127.0.0.1:9123"
+    assert headers_of(await proxy.get("/h/x"))["host"] == "other.internal:7000"
+    await storage.aupdate_proxy_target("other.example.com", {"enabled": False})
+    response = await proxy.get("/h/x")
+    assert (response.status_code, response.text) == (
+        503,
+        "the proxy target a route forwards to is disabled\n",
+    )
+    await storage.adelete_proxy_target("other.example.com")
+    response = await proxy.get("/h/x")
+    assert (response.status_code, response.text) == (
+        502,
+        "a route names a host without a proxy target\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("target_type", "value", "text"),
+    [
+        (RouteTargetType.SERVICE, "web", "route 'r' forwards to an unknown service"),
+        (RouteTargetType.PORT, "http", "route 'r' names no valid port"),
+        (RouteTargetType.URL, "ftp://x", "the upstream URL is not an absolute http(s) URL"),
+        (RouteTargetType.HOSTNAME, "not a host!", "a route names an invalid proxy target hostname"),
+    ],
+)
+async def test_unroutable_routes(
+    proxy: httpx.AsyncClient,
+    storage: UnifiedStorage,
+    target_type: RouteTargetType,
+    value: str,
+    text: str,
+) -> None:
+    await storage.astore_route(
+        Route(route_id="r", path_pattern="/r", target_type=target_type, target_value=value)
+    )
+    response = await proxy.get("/r")
+    assert (response.status_code, response.text) == (502, f"{text}\n")
+
+
+async def test_misconfigured_target(proxy: httpx.AsyncClient, storage: UnifiedStorage) -> None:
+    await storage.aupdate_proxy_target(APP, {"custom_headers": {"X-Bad": "a\r\nb"}})
+    response = await proxy.get("/")
+    assert response.status_code == 502
+    await storage.aupdate_proxy_target(APP, {"custom_headers": {}, "target_url": "app:80"})
+    response = await proxy.get("/")
+    assert response.status_code == 502
+
+
+# Headers and bodies
+
+
+async def test_request_headers(proxy: httpx.AsyncClient, storage: UnifiedStorage) -> None:
+    await storage.aupdate_proxy_target(APP, {"custom_headers": {"X-Env": "prod"}})
+    response = await proxy.get(
+        "/",
+        headers={
+            "Connection": "keep-alive, X-Hop-Request",
+            "X-Hop-Request": "1",
+            "Keep-Alive": "timeout=5",
+            "TE": "trailers",
+            "Upgrade": "h2c",
+            "Proxy-Authorization": "Basic eDp5",
+            "X-Forwarded-For": "198.51.100.1",
+            "X-Forwarded-Proto": "gopher",
+            "X-Env": "client",
+            "X-Kept": "yes",
+        },
+    )
+    names = [name for name, _ in response.json()["headers"]]
+    for dropped in ["connection", "x-hop-request", "keep-alive", "te", "upgrade"]:
+        assert dropped not in names
+    assert "proxy-authorization" not in names
+    seen = headers_of(response)
+    assert seen["x-forwarded-for"] == "198.51.100.1, 127.0.0.1"
+    assert seen["x-forwarded-proto"] == "http"
+    assert seen["x-forwarded-host"] == APP
+    assert seen["x-env"] == "prod"
+    assert seen["x-kept"] == "yes"
+
+
+async def test_the_forwarding_client_adds_no_headers_of_its_own(
+    storage: UnifiedStorage, upstream: httpx.AsyncClient
+) -> None:
+    await storage.astore_proxy_target(ProxyTarget(hostname=APP, target_url="http://app:80"))
+    status, _, body = await asgi_request(ProxyApp(storage, upstream), [(b"host", APP.encode())])
+    assert status == 201
+    assert json.loads(body)["headers"] == [
+        ["host", "app"],
+        ["x-forwarded-for", "192.0.2.1"],
+        ["x-forwarded-proto", "http"],
+        ["x-forwarded-host", APP],
+    ]
+
+
+async def test_response_headers_and_status(proxy: httpx.AsyncClient) -> None:
+    response = await proxy.get("/")
+    assert response.status_code == 201
+    assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    for dropped in ["x-hop-response", "keep-alive", "proxy-authenticate"]:
+        assert dropped not in response.headers
+
+
+async def test_streamed_request_body(proxy: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for part in [b"one ", b"two ", b"three"]:
+            yield part
+
+    response = await proxy.put("/upload", content=chunks())
+    assert (response.json()["method"], response.json()["body"]) == ("PUT", "one two three")
+    assert headers_of(response)["transfer-encoding"] == "chunked"
+
+
+# Upstream and storage failures
+
+
+async def test_upstream_down(
+    storage: UnifiedStorage, closed_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    await storage.astore_proxy_target(
+        ProxyTarget(hostname=APP, target_url=f"http://127.0.0.1:{closed_port}")
+    )
+    client = proxy_http_client(timeout=5)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(ProxyApp(storage, client)), base_url=f"http://{APP}"
+    ) as c:
+        with caplog.at_level(logging.WARNING, logger="src.proxy"):
+            response = await c.get("/x?access_token=SECRET-VALUE")
+    await client.aclose()
+    assert (response.status_code, response.text) == (
+        502,
+        "the upstream is unreachable or did not answer in time\n",
+    )
+    assert caplog.messages == [f"upstream http://127.0.0.1:{closed_port} failed: ConnectError"]
+
+
+async def test_upstream_timeout(storage: UnifiedStorage, silent_port: int) -> None:
+    await storage.astore_proxy_target(
+        ProxyTarget(hostname=APP, target_url=f"http://127.0.0.1:{silent_port}")
+    )
+    client = proxy_http_client(timeout=0.2)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(ProxyApp(storage, client)), base_url=f"http://{APP}"
+    ) as c:
+        response = await c.get("/")
+    await client.aclose()
+    assert response.status_code == 502
+
+
+async def test_storage_failure_is_503(
+    storage: UnifiedStorage, upstream: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    await storage.aclose()
+    with caplog.at_level(logging.WARNING, logger="src.proxy"):
+        status, _, body = await asgi_request(ProxyApp(storage, upstream), [(b"host", b"a.com")])
+    assert (status, body) == (503, b"the gateway's storage is unavailable\n")
+    assert caplog.messages[0].startswith("proxy storage error: <UnifiedStorage")
+
+
+# The ASGI application
+
+
+async def run_asgi(app: ProxyApp, scope: Scope, inputs: list[Message]) -> list[Message]:
+    """Run one ASGI connection that receives `inputs`; what the app sent."""
+    pending = iter(inputs)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return next(pending)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_lifespan_closes_the_client(storage: UnifiedStorage) -> None:
+    client = proxy_http_client(timeout=1)
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    outbox: asyncio.Queue[Message] = asyncio.Queue()
+    lifespan = asyncio.create_task(
+        ProxyApp(storage, client)({"type": "lifespan"}, inbox.get, outbox.put)
+    )
+    await inbox.put({"type": "lifespan.startup"})
+    assert await outbox.get() == {"type": "lifespan.startup.complete"}
+    assert not client.is_closed
+    await inbox.put({"type": "lifespan.shutdown"})
+    assert await outbox.get() == {"type": "lifespan.shutdown.complete"}
+    await lifespan
+    assert client.is_closed
+
+
+async def test_websockets_are_refused(storage: UnifiedStorage, upstream: httpx.AsyncClient) -> None:
+    scope: Scope = {"type": "websocket", "path": "/", "headers": []}
+    sent = await run_asgi(ProxyApp(storage, upstream), scope, [{"type": "websocket.connect"}])
+    assert sent == [{"type": "websocket.close", "code": 1003}]
+
+
+async def test_concurrent_requests(proxy: httpx.AsyncClient) -> None:
+    responses = await asyncio.gather(*(proxy.get(f"/n/{n}") for n in range(20)))
+    assert [r.json()["raw_path"] for r in responses] == [f"/base/n/{n}" for n in range(20)]
+
+
+async def test_the_forwarding_client_keeps_no_cookies() -> None:
+    client = proxy_http_client(timeout=1)
+    response = httpx.Response(
+        200,
+        headers=[("set-cookie", "session=abc; Path=/")],
+        request=httpx.Request("GET", "http://up.example/"),
+    )
+    client.cookies.extract_cookies(response)
+    await client.aclose()
+    assert list(client.cookies.jar) == []
