@@ -7,8 +7,8 @@ import os
 import pytest
 
 from src.storage import StorageAlreadyCreatedError, UnifiedStorage, live_instance
-from src.storage.async_redis_storage import AsyncRedisStorage
-from src.storage.redis_storage import RedisStorage
+from src.storage.async_redis_storage import AsyncRedisStorage  # noqa: STG002 - under test
+from src.storage.redis_storage import RedisStorage  # noqa: STG002 - under test
 
 
 def test_async_shim_warns_at_the_caller(redis_url: str, storage_registry: None) -> None:
