@@ -1,9 +1,11 @@
 """UnifiedStorage against the raw redis-py clients, in one run against one server.
 
 Sync `get`/`set`/`get_proxy_target` against `redis.Redis` (GET + decode), and their async
-twins against `redis.asyncio.Redis`. Each round times a batch of one side, then of the
-other (in alternating order), and the ratio is taken within the round; the medians over the
-rounds are reported, because this machine is shared and absolute times drift.
+twins against `redis.asyncio.Redis`. Each baseline runs twice: with redis-py's defaults,
+and with the socket timeouts the storage always sets (a storage call never hangs; on the
+async side each read then arms a timer). Each round times a batch of every side in rotating
+order; ratios are taken within a round and their median over the rounds is printed, because
+this machine is shared and absolute times drift.
 
     python scripts/bench_storage.py [--ops 500] [--rounds 21]
 
@@ -21,7 +23,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 import redis
@@ -31,6 +33,11 @@ from src.embedded_redis import EmbeddedRedis
 from src.storage import ProxyTarget, UnifiedStorage
 
 HOST = "bench.example.com"
+TIMEOUT = 5.0
+SIDES = ("storage", "raw", "raw+timeouts")
+
+SyncCall = Callable[[], object]
+AsyncCall = Callable[[], Awaitable[object]]
 
 
 @contextlib.contextmanager
@@ -43,113 +50,152 @@ def server_url() -> Iterator[str]:
         yield server.url
 
 
-def time_sync(operation: Callable[[], object], ops: int) -> float:
+def time_sync(call: SyncCall, ops: int) -> float:
     started = time.perf_counter()
     for _ in range(ops):
-        operation()
+        call()
     return (time.perf_counter() - started) / ops * 1e6
 
 
-async def time_async(operation: Callable[[], Awaitable[object]], ops: int) -> float:
+async def time_async(call: AsyncCall, ops: int) -> float:
     started = time.perf_counter()
     for _ in range(ops):
-        await operation()
+        await call()
     return (time.perf_counter() - started) / ops * 1e6
 
 
-Case = tuple[str, Callable[[], object], Callable[[], object]]
-AsyncCase = tuple[str, Callable[[], Awaitable[object]], Callable[[], Awaitable[object]]]
+def rotations(rounds: int) -> Iterator[list[int]]:
+    """Side orders for each round, rotating so no side always runs first."""
+    for round_ in range(rounds):
+        yield [(round_ + offset) % len(SIDES) for offset in range(len(SIDES))]
 
 
-def report(name: str, ours: list[float], theirs: list[float]) -> None:
-    ratio = statistics.median(mine / raw for mine, raw in zip(ours, theirs, strict=True))
-    mine, raw = statistics.median(ours), statistics.median(theirs)
-    print(f"{name:<24} {mine:>10.1f} {raw:>10.1f} {ratio:>8.3f}")
+def report(name: str, samples: Sequence[list[float]]) -> None:
+    ours = samples[0]
+    medians = [statistics.median(side) for side in samples]
+    ratios = [
+        statistics.median(mine / theirs for mine, theirs in zip(ours, side, strict=True))
+        for side in samples[1:]
+    ]
+    print(
+        f"{name:<24}"
+        + "".join(f"{value:>14.1f}" for value in medians)
+        + "".join(f"{value:>14.3f}" for value in ratios)
+    )
+
+
+def header() -> None:
+    print("µs per operation (medians over rounds); ratios taken within each round")
+    print(
+        f"{'operation':<24}"
+        + "".join(f"{side:>14}" for side in SIDES)
+        + "".join(f"{'vs ' + side:>17}" for side in SIDES[1:])
+    )
+
+
+def decoded(stored: object) -> object:
+    return stored.decode() if isinstance(stored, bytes) else stored
+
+
+def proxy_target(stored: object) -> ProxyTarget | None:
+    return ProxyTarget.model_validate_json(stored) if isinstance(stored, bytes) else None
+
+
+def bench_sync(storage: UnifiedStorage, url: str, namespace: str, ops: int, rounds: int) -> None:
+    value_key, proxy_key = f"{namespace}:kv:key", f"{namespace}:proxy:{HOST}"
+    raw = redis.Redis.from_url(url)
+    timed = redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
+
+    def get(client: redis.Redis) -> SyncCall:
+        return lambda: decoded(client.get(value_key))
+
+    def set_(client: redis.Redis) -> SyncCall:
+        return lambda: client.set(value_key, b"value")
+
+    def get_proxy(client: redis.Redis) -> SyncCall:
+        return lambda: proxy_target(client.get(proxy_key))
+
+    cases: list[tuple[str, list[SyncCall]]] = [
+        ("get", [lambda: storage.get("key"), get(raw), get(timed)]),
+        ("set", [lambda: storage.set("key", "value"), set_(raw), set_(timed)]),
+        ("get_proxy_target", [lambda: storage.get_proxy_target(HOST), get_proxy(raw),
+                              get_proxy(timed)]),
+    ]  # fmt: skip
+    with raw, timed:
+        for name, calls in cases:
+            samples: list[list[float]] = [[] for _ in SIDES]
+            for order in rotations(rounds):
+                for side in order:
+                    samples[side].append(time_sync(calls[side], ops))
+            report(f"sync {name}", samples)
+
+
+async def bench_async(
+    storage: UnifiedStorage, url: str, namespace: str, ops: int, rounds: int
+) -> None:
+    value_key, proxy_key = f"{namespace}:kv:key", f"{namespace}:proxy:{HOST}"
+    raw = redis.asyncio.Redis.from_url(url)
+    timed = redis.asyncio.Redis.from_url(
+        url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT
+    )
+
+    def get(client: redis.asyncio.Redis) -> AsyncCall:
+        async def call() -> object:
+            return decoded(await client.get(value_key))
+
+        return call
+
+    def set_(client: redis.asyncio.Redis) -> AsyncCall:
+        async def call() -> object:
+            return await client.set(value_key, b"value")
+
+        return call
+
+    def get_proxy(client: redis.asyncio.Redis) -> AsyncCall:
+        async def call() -> object:
+            return proxy_target(await client.get(proxy_key))
+
+        return call
+
+    cases: list[tuple[str, list[AsyncCall]]] = [
+        ("get", [lambda: storage.aget("key"), get(raw), get(timed)]),
+        ("set", [lambda: storage.aset("key", "value"), set_(raw), set_(timed)]),
+        ("get_proxy_target", [lambda: storage.aget_proxy_target(HOST), get_proxy(raw),
+                              get_proxy(timed)]),
+    ]  # fmt: skip
+    try:
+        for name, calls in cases:
+            samples: list[list[float]] = [[] for _ in SIDES]
+            for order in rotations(rounds):
+                for side in order:
+                    samples[side].append(await time_async(calls[side], ops))
+            report(f"async a{name}", samples)
+    finally:
+        await raw.aclose()
+        await timed.aclose()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=500, help="operations per batch")
-    parser.add_argument("--rounds", type=int, default=21, help="paired batches per case")
+    parser.add_argument("--rounds", type=int, default=21, help="rounds per case")
     args = parser.parse_args()
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     with server_url() as url:
         storage = UnifiedStorage(url, namespace=namespace)
-        raw = redis.Redis.from_url(url)
         try:
             storage.initialize()
             storage.set("key", "value")
             storage.store_proxy_target(ProxyTarget(hostname=HOST, target_url="http://127.0.0.1:1"))
-            value_key, proxy_key = f"{namespace}:kv:key", f"{namespace}:proxy:{HOST}"
-
-            def raw_get() -> object:
-                stored = raw.get(value_key)
-                return stored.decode() if isinstance(stored, bytes) else stored
-
-            def raw_get_proxy() -> object:
-                stored = raw.get(proxy_key)
-                return ProxyTarget.model_validate_json(stored) if stored else None
-
-            cases: list[Case] = [
-                ("get", lambda: storage.get("key"), raw_get),
-                ("set", lambda: storage.set("key", "value"), lambda: raw.set(value_key, b"value")),
-                ("get_proxy_target", lambda: storage.get_proxy_target(HOST), raw_get_proxy),
-            ]
-            print("medians over the rounds; the ratio is taken within each paired round")
-            print(f"{'operation':<24} {'storage µs':>10} {'raw µs':>10} {'ratio':>8}")
-            for name, ours, theirs in cases:
-                mine, baseline = [], []
-                for round_ in range(args.rounds):
-                    if round_ % 2:
-                        baseline.append(time_sync(theirs, args.ops))
-                        mine.append(time_sync(ours, args.ops))
-                    else:
-                        mine.append(time_sync(ours, args.ops))
-                        baseline.append(time_sync(theirs, args.ops))
-                report(f"sync {name}", mine, baseline)
-            asyncio.run(bench_async(storage, url, value_key, proxy_key, args.ops, args.rounds))
+            header()
+            bench_sync(storage, url, namespace, args.ops, args.rounds)
+            asyncio.run(bench_async(storage, url, namespace, args.ops, args.rounds))
         finally:
-            keys = list(raw.scan_iter(match=f"{namespace}:*"))
-            if keys:
-                raw.delete(*keys)
-            raw.close()
+            with redis.Redis.from_url(url) as cleanup:
+                keys = list(cleanup.scan_iter(match=f"{namespace}:*"))
+                if keys:
+                    cleanup.delete(*keys)
             storage.close()
-
-
-async def bench_async(
-    storage: UnifiedStorage, url: str, value_key: str, proxy_key: str, ops: int, rounds: int
-) -> None:
-    raw = redis.asyncio.Redis.from_url(url)
-
-    async def raw_get() -> object:
-        stored = await raw.get(value_key)
-        return stored.decode() if isinstance(stored, bytes) else stored
-
-    async def raw_set() -> object:
-        return await raw.set(value_key, b"value")
-
-    async def raw_get_proxy() -> object:
-        stored = await raw.get(proxy_key)
-        return ProxyTarget.model_validate_json(stored) if stored else None
-
-    cases: list[AsyncCase] = [
-        ("get", lambda: storage.aget("key"), raw_get),
-        ("set", lambda: storage.aset("key", "value"), raw_set),
-        ("get_proxy_target", lambda: storage.aget_proxy_target(HOST), raw_get_proxy),
-    ]
-    try:
-        for name, ours, theirs in cases:
-            mine, baseline = [], []
-            for round_ in range(rounds):
-                if round_ % 2:
-                    baseline.append(await time_async(theirs, ops))
-                    mine.append(await time_async(ours, ops))
-                else:
-                    mine.append(await time_async(ours, ops))
-                    baseline.append(await time_async(theirs, ops))
-            report(f"async a{name}", mine, baseline)
-    finally:
-        await raw.aclose()
 
 
 if __name__ == "__main__":
