@@ -6,7 +6,7 @@
 from ._certificate_models import AcmeAccount, Certificate, CertificateStatus
 from ._certificates import CertificateDomainConflictError
 from ._config import redact_url
-from ._defaults import AUTH_EXCLUDED_PATHS
+from ._defaults import API_URL, AUTH_EXCLUDED_PATHS
 from ._docker_services import (
     DockerDesiredState,
     DockerService,
@@ -51,6 +51,7 @@ from ._registry import (
 from .unified_storage import UnifiedStorage
 
 __all__ = [
+    "API_URL",
     "AUTH_EXCLUDED_PATHS",
     "AccessTokenRecord",
     "AcmeAccount",

@@ -1,13 +1,15 @@
 """The key schema and the validation of every caller-supplied key part.
 
 Everything here is pure: no I/O. A key is `<namespace>:<family>:<part>`; the namespace is
-empty by default, which gives the documented `proxy:<hostname>`, `route:<id>`, ... keys.
+empty by default, which gives the documented `kv:<key>`, `proxy:<hostname>`, ... keys.
 Only validated parts ever become keys, so no caller can reach another record family (or a
 SCAN pattern) by crafting an id.
 
-Port allocations put the Redis Cluster hash tag `{ports}` before their family, so all of
-them share one slot and change together in one script:
+Routes and port allocations put a Redis Cluster hash tag before their family, so each
+family shares one slot and its keys change together in one transaction or script:
 
+    <namespace>:{routes}:route:<id>         a route
+    <namespace>:{routes}:index              the set of every route id
     <namespace>:{ports}:port:<n>            the name of the service port <n> is allocated to
     <namespace>:{ports}:service:<service>   the set of the ports allocated to <service>
 """
@@ -93,11 +95,11 @@ class KeySchema:
 
     def route(self, route_id: str) -> str:
         """The key of a route."""
-        return f"{self._prefix}route:{validate_identifier(route_id, 'route id')}"
+        return f"{self._prefix}{{routes}}:route:{validate_identifier(route_id, 'route id')}"
 
-    def route_pattern(self) -> str:
-        """The SCAN pattern that matches every route key."""
-        return f"{self._prefix}route:*"
+    def route_index(self) -> str:
+        """The key of the set of every route id (the proxy lists routes on each request)."""
+        return f"{self._prefix}{{routes}}:index"
 
     def port(self, port: int) -> str:
         """The key of a port allocation; it holds the owning service's name."""

@@ -92,10 +92,11 @@ def initialize(keys: KeySchema) -> Operation[None]:
         keys.proxy(LOCALHOST), lambda raw: repaired_localhost(keys.proxy(LOCALHOST), raw)
     )
     # NX: a route an operator changed is theirs; only missing defaults are written.
+    routes = default_routes()
     yield Atomic(
-        tuple(
-            ("SET", keys.route(route.route_id), encode_record(route), "NX")
-            for route in default_routes()
+        (
+            *(("SET", keys.route(route.route_id), encode_record(route), "NX") for route in routes),
+            ("SADD", keys.route_index(), *(route.route_id for route in routes)),
         )
     )
 

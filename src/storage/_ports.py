@@ -5,6 +5,10 @@ The claim and the owner's port set must change together, and a MULTI block canno
 second write depend on the outcome of the first, so both changes happen in one Lua script.
 Each script gets every key it touches in KEYS, and those keys share the `{ports}` hash tag,
 which keeps the scripts valid on Redis Cluster.
+
+In this gateway the services that own ports are Docker services: a port owner's name is
+the name of the Docker service its ports were allocated for, which is how the orchestrator
+finds the ports of deleted services.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ._base import StorageBase
-from ._codec import decode_text
+from ._codec import decode_text, key_text
 from ._errors import CorruptRecordError, InvalidKeyError, NoFreePortError
-from ._keys import KeySchema, validate_port
-from ._operations import Command, Operation
+from ._keys import KeySchema, validate_identifier, validate_port
+from ._operations import Command, Operation, scan
 
 # Candidates per script call: small enough to keep a call short, large enough that a
 # crowded range needs few round trips.
@@ -53,6 +57,11 @@ leaves the owner's set either way: one held by someone else is not the owner's.
 
 def _eval(script: str, keys: list[str], args: Iterable[object]) -> Command:
     return ("EVAL", script, len(keys), *keys, *args)
+
+
+def _service_ports_prefix(keys: KeySchema) -> str:
+    # Derived from the key builder, so the listing cannot drift from the keys it lists.
+    return keys.service_ports("x").removesuffix("x")
 
 
 def _port_numbers(key: str, replies: Iterable[bytes]) -> list[int]:
@@ -117,6 +126,24 @@ def list_ports(keys: KeySchema, service: str) -> Operation[list[int]]:
     return _port_numbers(owned, members)
 
 
+def list_port_services(keys: KeySchema) -> Operation[list[str]]:
+    """The services that hold at least one port, sorted.
+
+    A service's port set disappears with its last port, so its key exists exactly while the
+    service holds ports.
+    """
+    prefix = _service_ports_prefix(keys)
+    found = yield from scan(f"{prefix}*")
+    services: list[str] = []
+    for key in found:
+        text = key_text(key)
+        try:
+            services.append(validate_identifier(text.removeprefix(prefix), "service name"))
+        except InvalidKeyError:
+            raise CorruptRecordError(text, "the key does not end in a valid service name") from None
+    return sorted(services)
+
+
 def release_service_ports(keys: KeySchema, service: str) -> Operation[list[int]]:
     """Free the ports allocated to `service`, all in one script; the ports freed, ascending.
 
@@ -173,6 +200,16 @@ class PortRecords(StorageBase):
     async def alist_ports(self, service: str) -> list[int]:
         """Async twin of `list_ports()`."""
         return await self._arun(list_ports(self._keys, service))
+
+    def list_port_services(self) -> list[str]:
+        """The services that hold at least one port, sorted (in this gateway, the names of
+        Docker services). `CorruptRecordError` for a port set whose key names no valid
+        service."""
+        return self._run(list_port_services(self._keys), "list_port_services")
+
+    async def alist_port_services(self) -> list[str]:
+        """Async twin of `list_port_services()`."""
+        return await self._arun(list_port_services(self._keys))
 
     def release_service_ports(self, service: str) -> list[int]:
         """Free every port allocated to `service`; the ports freed, ascending."""

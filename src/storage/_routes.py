@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from ._base import StorageBase
-from ._codec import decode_record, encode_record
+from ._codec import decode_record, encode_record, key_text
+from ._errors import CorruptRecordError, InvalidKeyError
 from ._keys import KeySchema
 from ._models import Route
-from ._operations import Operation, load_all
+from ._operations import Atomic, Operation
 
 
 def store_route(keys: KeySchema, route: Route) -> Operation[None]:
     """Create or replace a route."""
-    yield ("SET", keys.route(route.route_id), encode_record(route))
+    yield Atomic(
+        (
+            ("SET", keys.route(route.route_id), encode_record(route)),
+            ("SADD", keys.route_index(), route.route_id),
+        )
+    )
 
 
 def get_route(keys: KeySchema, route_id: str) -> Operation[Route | None]:
@@ -23,18 +29,32 @@ def get_route(keys: KeySchema, route_id: str) -> Operation[Route | None]:
 
 def list_routes(keys: KeySchema) -> Operation[list[Route]]:
     """Every route, highest priority first (ties by id)."""
-    routes = yield from load_all(keys.route_pattern(), Route)
+    # An index instead of a SCAN: the proxy lists routes on every request, and a SCAN
+    # walks the whole keyspace (live tokens included).
+    index = keys.route_index()
+    members = yield ("SMEMBERS", index)
+    try:
+        route_keys = [keys.route(key_text(member)) for member in sorted(members)]
+    except InvalidKeyError:
+        raise CorruptRecordError(index, "a member is not a valid route id") from None
+    if not route_keys:
+        return []
+    raws = yield ("MGET", *route_keys)
+    records = (decode_record(key, raw, Route) for key, raw in zip(route_keys, raws, strict=True))
+    routes = [route for route in records if route is not None]
     return sorted(routes, key=lambda route: (-route.priority, route.route_id))
 
 
 def delete_route(keys: KeySchema, route_id: str) -> Operation[bool]:
     """Delete a route; tell whether it existed."""
-    deleted = yield ("DEL", keys.route(route_id))
+    deleted, _ = yield Atomic(
+        (("DEL", keys.route(route_id)), ("SREM", keys.route_index(), route_id))
+    )
     return bool(deleted)
 
 
 class RouteRecords(StorageBase):
-    """Routes under `route:<id>`."""
+    """Routes under `{routes}:route:<id>`, indexed by `{routes}:index`."""
 
     def store_route(self, route: Route) -> None:
         """Create or replace the route `route.route_id`."""

@@ -82,9 +82,17 @@ def test_initialize_is_idempotent(
     storage: UnifiedStorage, raw: redis.Redis, namespace: str
 ) -> None:
     storage.initialize()
-    before = {key: raw.get(key) for key in raw.scan_iter(match=f"{namespace}:*")}
+    before = snapshot(raw, namespace)
     storage.initialize()
     asyncio.run(storage.ainitialize())
-    after = {key: raw.get(key) for key in raw.scan_iter(match=f"{namespace}:*")}
+    after = snapshot(raw, namespace)
     assert after == before
     assert f"{namespace}:proxy:localhost".encode() in before
+
+
+def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:
+    """Every key of the namespace with its value (a set's members as a set)."""
+    return {
+        key: raw.smembers(key) if raw.type(key) == b"set" else raw.get(key)
+        for key in raw.scan_iter(match=f"{namespace}:*")
+    }

@@ -208,3 +208,15 @@ def test_wrong_redis_types_and_values(
     with pytest.raises(CorruptRecordError, match="not an integer"):
         asyncio.run(storage.aincr("word"))
     assert raw.get(f"{namespace}:kv:word") == b"seven"
+
+
+def test_a_corrupt_route_index_is_reported(
+    storage: UnifiedStorage, raw: redis.Redis, namespace: str
+) -> None:
+    storage.initialize()
+    index = f"{namespace}:{{routes}}:index"
+    raw.sadd(index, "bad id*")
+    with pytest.raises(CorruptRecordError, match="not a valid route id") as raised:
+        storage.list_routes()
+    assert raised.value.key == index
+    assert raw.sismember(index, "bad id*")

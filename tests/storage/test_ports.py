@@ -98,6 +98,32 @@ def test_release_service_ports(call: Call) -> None:
     assert call("allocate_port", "db", 30000, 30009) == web[0]
 
 
+def test_list_port_services(call: Call, raw: redis.Redis, namespace: str) -> None:
+    assert call("list_port_services") == []
+    call("allocate_port", "web", 30000, 30009)
+    call("allocate_port", "api", 30000, 30009)
+    call("allocate_port", "web", 30000, 30009)
+    # The same key shape one namespace down is another storage's, not this one's.
+    raw.sadd(f"{namespace}:nested:{{ports}}:service:db", "30005")
+    assert call("list_port_services") == ["api", "web"]
+    call("release_port", 30001)
+    assert call("list_port_services") == ["web"]
+    call("release_service_ports", "web")
+    assert call("list_port_services") == []
+
+
+@pytest.mark.parametrize("suffix", ["bad name", "web:1", "", "-web"])
+def test_list_port_services_reports_a_corrupt_key(
+    call: Call, raw: redis.Redis, namespace: str, suffix: str
+) -> None:
+    call("allocate_port", "web", 30000, 30009)
+    raw.sadd(f"{namespace}:{{ports}}:service:{suffix}", "30005")
+    before = snapshot(raw, namespace)
+    with pytest.raises(CorruptRecordError, match="does not end in a valid service name"):
+        call("list_port_services")
+    assert snapshot(raw, namespace) == before
+
+
 def test_key_schema_shares_one_cluster_slot(call: Call, raw: redis.Redis, namespace: str) -> None:
     call("allocate_port", "web", 30000, 30009)
     port_key = f"{namespace}:{{ports}}:port:30000"
