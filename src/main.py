@@ -1,24 +1,43 @@
 """The composition root: the one place that creates the storage and hands it out.
 
+`python -m src serve` runs the gateway: the API on the address of the `localhost` proxy
+target's URL (`API_URL`, 127.0.0.1:9000) and the proxy on `--host`:`--proxy-port`
+(127.0.0.1:8080), both in one event loop, until SIGINT or SIGTERM.
 `python -m src check-startup` runs startup without serving and checks that it created
 exactly one storage. `python -m src oauth register-client ...` / `oauth login ...` register
 an OAuth client and issue a user's first token pair.
+
+Every command goes through the same `startup()`: one storage on `REDIS_URL` (else on an
+embedded Redis kept in `.gateway/redis/` under the current directory), the components and
+the orchestrator on it, the storage initialised and reconciled.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
+import signal
+import socket
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from .api.async_init import AsyncComponents, init_async_components
+import uvicorn
+from asgiref.sync import sync_to_async
+from uvicorn.logging import DefaultFormatter
+
+from .api.async_init import DEFAULT_OAUTH_ISSUER, init_async_components
 from .api.routers.oauth import CommandError, login, register_client
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from .integration import Gateway, build_gateway
+from .orchestrator import MainOrchestrator
+from .proxy.app import proxy_http_client
 from .storage import (
+    API_URL,
     OAuthGrantType,
     StorageError,
     StorageInstanceInfo,
@@ -27,6 +46,19 @@ from .storage import (
 )
 
 EMBEDDED_DATA_DIR = Path(".gateway") / "redis"
+DEFAULT_PROXY_HOST = "127.0.0.1"
+DEFAULT_PROXY_PORT = 8080
+PROXY_TIMEOUT = 30.0
+"""Seconds the proxy waits to connect to an upstream, and for each read and write."""
+GRACEFUL_SHUTDOWN = 10
+"""Seconds a stopping server waits for open requests before cancelling them."""
+_BACKLOG = 2048
+
+logger = logging.getLogger(__name__)
+
+
+class ServeError(Exception):
+    """The gateway cannot serve; the message says why."""
 
 
 @contextmanager
@@ -40,31 +72,36 @@ def redis_url() -> Iterator[str]:
         yield server.url
 
 
-async def startup(url: str) -> AsyncComponents:
-    """Create and initialise the one storage, wire the components on it, and check that
-    nothing else created a storage meanwhile."""
+async def startup(url: str, *, oauth_issuer: str = DEFAULT_OAUTH_ISSUER) -> MainOrchestrator:
+    """Create the one storage, wire the components and the orchestrator on it, start the
+    orchestrator (initialise, reconcile), and check that nothing else created a storage."""
     storage = UnifiedStorage(url)
     try:
-        await storage.ainitialize()
-        components = await init_async_components(url, storage)
+        components = await init_async_components(url, storage, oauth_issuer=oauth_issuer)
+        orchestrator = MainOrchestrator(components)
+        await orchestrator.startup()
         assert_single_instance()
     except BaseException:
         await storage.aclose()
         raise
-    return components
+    return orchestrator
 
 
-async def shutdown(components: AsyncComponents) -> None:
-    """Release what `startup` acquired."""
-    await components.storage.aclose()
+@asynccontextmanager
+async def started(
+    url: str, *, oauth_issuer: str = DEFAULT_OAUTH_ISSUER
+) -> AsyncIterator[MainOrchestrator]:
+    """`startup()` for the block; the orchestrator's shutdown (closing the storage) after."""
+    orchestrator = await startup(url, oauth_issuer=oauth_issuer)
+    try:
+        yield orchestrator
+    finally:
+        await orchestrator.shutdown()
 
 
 async def _check_startup(url: str) -> StorageInstanceInfo:
-    components = await startup(url)
-    try:
+    async with started(url):
         return assert_single_instance()
-    finally:
-        await shutdown(components)
 
 
 def check_startup() -> int:
@@ -79,33 +116,31 @@ def check_startup() -> int:
     return 0
 
 
-def oauth_command(args: argparse.Namespace) -> int:
-    """Run an `oauth` subcommand on the one storage and print its output; 0 on success.
+def _run_oauth_command(storage: UnifiedStorage, args: argparse.Namespace) -> str:
+    if args.oauth_command == "register-client":
+        return register_client(
+            storage,
+            name=args.name,
+            grant_types=args.grant_types or [OAuthGrantType.REFRESH_TOKEN.value],
+            redirect_uris=args.redirect_uris,
+            scope=args.scope,
+        )
+    return login(storage, client_id=args.client_id, user=args.user, scope=args.scope)
 
-    The command goes through the same startup as the server, then runs blocking, outside
-    any event loop.
-    """
+
+async def _oauth(url: str, args: argparse.Namespace) -> str:
+    async with started(url) as orchestrator:
+        # The commands block: they run on a worker thread, the component boundary.
+        return await sync_to_async(_run_oauth_command, thread_sensitive=False)(
+            orchestrator.components.storage, args
+        )
+
+
+def oauth_command(args: argparse.Namespace) -> int:
+    """Run an `oauth` subcommand on the one storage and print its output; 0 on success."""
     try:
         with redis_url() as url:
-            components = asyncio.run(startup(url))
-            try:
-                if args.oauth_command == "register-client":
-                    output = register_client(
-                        components.storage,
-                        name=args.name,
-                        grant_types=args.grant_types or [OAuthGrantType.REFRESH_TOKEN.value],
-                        redirect_uris=args.redirect_uris,
-                        scope=args.scope,
-                    )
-                else:
-                    output = login(
-                        components.storage,
-                        client_id=args.client_id,
-                        user=args.user,
-                        scope=args.scope,
-                    )
-            finally:
-                asyncio.run(shutdown(components))
+            output = asyncio.run(_oauth(url, args))
     except (StorageError, EmbeddedRedisError, CommandError) as exc:
         print(f"oauth {args.oauth_command} failed: {exc}", file=sys.stderr)
         return 1
@@ -113,10 +148,214 @@ def oauth_command(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to `_Stopper`.
+
+    Each uvicorn server installs its own SIGINT/SIGTERM handlers while it serves, restores
+    the ones it found when it stops, and then raises the signal it caught again. Two
+    servers in one loop would hand the signal to only one of them and re-raise it at exit.
+    """
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class _Stopper:
+    """The one SIGINT/SIGTERM handler of `serve`: it stops every server it knows."""
+
+    def __init__(self) -> None:
+        self._servers: list[uvicorn.Server] = []
+        self._stopping = False
+
+    def add(self, server: uvicorn.Server) -> None:
+        """Stop `server` with the others (at once, if a stop was asked for already)."""
+        self._servers.append(server)
+        server.should_exit = self._stopping
+
+    def stop(self) -> None:
+        """Ask every server to stop once its open requests are done."""
+        self._stopping = True
+        for server in self._servers:
+            server.should_exit = True
+
+    def on_signal(self) -> None:
+        """Stop; a second signal stops waiting for open requests."""
+        if self._stopping:
+            for server in self._servers:
+                server.force_exit = True
+        self.stop()
+
+
+def _listen(host: str, port: int, role: str) -> socket.socket:
+    """A TCP socket listening on `host`:`port`; `ServeError` if it cannot be had."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as exc:
+        raise ServeError(f"cannot listen on {host}:{port} for {role}: {exc.strerror}") from None
+    # IPPROTO_TCP spelled out: asyncio turns Nagle's algorithm off only on sockets whose
+    # protocol says TCP (else each response waits ~40 ms for a delayed ACK).
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(_BACKLOG)
+    except OSError as exc:
+        listener.close()
+        raise ServeError(f"cannot listen on {host}:{port} for {role}: {exc.strerror}") from None
+    return listener
+
+
+async def _run_servers(
+    stopper: _Stopper, servers: Sequence[tuple[str, _Server, socket.socket]]
+) -> None:
+    """Serve until every server stopped; one server stopping stops the others."""
+
+    async def run(role: str, server: _Server, listener: socket.socket) -> None:
+        try:
+            await server.serve(sockets=[listener])
+        except SystemExit:
+            # uvicorn exits when an application's lifespan startup fails; it logged why.
+            raise ServeError(f"{role} failed to start (see the log above)") from None
+        finally:
+            stopper.stop()
+
+    results = await asyncio.gather(*(run(*entry) for entry in servers), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _api_address() -> tuple[str, int]:
+    """Where the API listens: the host and port of `API_URL`, the `localhost` target's URL."""
+    parts = urlsplit(API_URL)
+    if parts.hostname is None or parts.port is None:
+        raise ServeError(f"API_URL {API_URL!r} names no host and port to listen on")
+    return parts.hostname, parts.port
+
+
+def _servers(gateway: Gateway) -> tuple[_Server, _Server]:
+    """uvicorn servers for the API and the proxy, without access logs: uvicorn's access
+    logger is one per process, and at the proxy it would log the query string of every
+    request to every host, which may carry secrets."""
+    api = _Server(
+        uvicorn.Config(
+            gateway.api,
+            lifespan="on",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+            access_log=False,
+        )
+    )
+    proxy = _Server(
+        uvicorn.Config(
+            gateway.proxy,
+            lifespan="on",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+            access_log=False,
+            # The edge: a client's X-Forwarded-For is not its address.
+            proxy_headers=False,
+            # A forwarded response carries the upstream's; uvicorn would add its own beside.
+            date_header=False,
+            server_header=False,
+        )
+    )
+    return api, proxy
+
+
+async def _serve(url: str, api_socket: socket.socket, proxy_socket: socket.socket) -> None:
+    proxy_host, proxy_port = proxy_socket.getsockname()[:2]
+    stopper = _Stopper()
+    loop = asyncio.get_running_loop()
+    # Installed first, so that a signal during startup stops the servers as they start.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopper.on_signal)
+    try:
+        # The `localhost` target serves the OAuth server: its public URL is the proxy's.
+        async with started(url, oauth_issuer=f"http://localhost:{proxy_port}") as orchestrator:
+            forwarding = proxy_http_client(timeout=PROXY_TIMEOUT)
+            api_server, proxy_server = _servers(build_gateway(orchestrator.components, forwarding))
+            stopper.add(api_server)
+            stopper.add(proxy_server)
+            logger.info(
+                "storage on %s; API on %s; proxy on http://%s:%d",
+                orchestrator.components.redis_url,
+                API_URL,
+                proxy_host,
+                proxy_port,
+            )
+            try:
+                await _run_servers(
+                    stopper,
+                    [
+                        ("the API", api_server, api_socket),
+                        ("the proxy", proxy_server, proxy_socket),
+                    ],
+                )
+            finally:
+                # The proxy's lifespan closes it, unless the proxy never started.
+                await forwarding.aclose()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def _log_like_uvicorn() -> None:
+    """Show the gateway's own INFO records, formatted as uvicorn's. Only the `src` loggers:
+    httpx's would log the URL of every forwarded request, query string included."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    gateway = logging.getLogger("src")
+    gateway.addHandler(handler)
+    gateway.setLevel(logging.INFO)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Run the gateway until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot serve.
+
+    Shutdown order: the servers (finishing open requests), then the orchestrator (closing
+    the storage), then the embedded Redis.
+    """
+    _log_like_uvicorn()
+    try:
+        api_host, api_port = _api_address()
+        # The ports first: a port in use fails before any Redis is started.
+        with ExitStack() as resources:
+            api_socket = resources.enter_context(_listen(api_host, api_port, "the API"))
+            proxy_socket = resources.enter_context(_listen(args.host, args.proxy_port, "the proxy"))
+            url = resources.enter_context(redis_url())
+            asyncio.run(_serve(url, api_socket, proxy_socket))
+    except (StorageError, EmbeddedRedisError, ServeError) as exc:
+        print(f"serve failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}")
+    return port
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The `python -m src` command line."""
     parser = argparse.ArgumentParser(prog="python -m src", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the API and the proxy until SIGINT/SIGTERM")
+    serve.add_argument(
+        "--proxy-port",
+        type=_port_number,
+        default=DEFAULT_PROXY_PORT,
+        help=f"the proxy's port (default: {DEFAULT_PROXY_PORT})",
+    )
+    serve.add_argument(
+        "--host",
+        default=DEFAULT_PROXY_HOST,
+        help=f"the address the proxy listens on (default: {DEFAULT_PROXY_HOST})",
+    )
     commands.add_parser("check-startup", help="run startup without serving and check it")
     oauth = commands.add_parser("oauth", help="manage OAuth clients and tokens")
     oauth_commands = oauth.add_subparsers(dest="oauth_command", required=True)
@@ -142,6 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     login_parser.add_argument("--user", required=True)
     login_parser.add_argument("--scope", help="default: everything the client may get")
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve_command(args)
     if args.command == "oauth":
         return oauth_command(args)
     return check_startup()

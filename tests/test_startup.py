@@ -8,12 +8,13 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import src.main
-from src.api.async_init import AsyncComponents
-from src.storage import UnifiedStorage, live_instance, redact_url
+from src.api.async_init import AsyncComponents, init_async_components
+from src.storage import UnifiedStorage, live_instance
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,10 +65,10 @@ def test_check_fails_clearly_when_redis_is_unreachable(tmp_path: Path) -> None:
 
 
 async def a_component_that_builds_its_own_storage(
-    redis_url: str, storage: UnifiedStorage
+    redis_url: str, storage: UnifiedStorage, **settings: Any
 ) -> AsyncComponents:
     UnifiedStorage(redis_url)  # the defect the real migration left in async_init.py
-    return AsyncComponents(storage=storage, redis_url=redact_url(redis_url))
+    return await init_async_components(redis_url, storage, **settings)
 
 
 def test_check_names_both_sites_when_a_component_builds_a_storage(

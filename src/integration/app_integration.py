@@ -1,7 +1,8 @@
 """The gateway's two ASGI applications, assembled from the components on one storage.
 
 - The API (`build_api_app`): the routers given, behind bearer authentication that tells
-  routes who a token belongs to. It is what the `localhost` proxy target's URL serves.
+  routes who a token belongs to. It is what the `localhost` proxy target's URL serves;
+  `build_gateway` gives it the OAuth server and the MCP endpoint.
 - The proxy (`ProxyApp`): every host's traffic, authenticated per target, forwarded.
 
 Nothing here creates a storage: `src/main.py` creates it and passes it in.
@@ -18,7 +19,9 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 
-from ..api.routers.oauth import BearerAuthBackend, OAuthSettings, oauth_router
+from ..api.async_init import AsyncComponents
+from ..api.routers.mcp import create_mcp_router
+from ..api.routers.oauth import BearerAuthBackend, oauth_router
 from ..proxy.app import ProxyApp
 from ..storage import UnifiedStorage
 
@@ -55,14 +58,14 @@ def build_api_app(storage: UnifiedStorage, routers: Sequence[APIRouter]) -> Fast
     return app
 
 
-def build_gateway(
-    storage: UnifiedStorage, http_client: httpx.AsyncClient, oauth: OAuthSettings
-) -> Gateway:
-    """The API (with the OAuth server) and the proxy, on `storage`.
+def build_gateway(components: AsyncComponents, http_client: httpx.AsyncClient) -> Gateway:
+    """The API (the OAuth server and `/mcp`) and the proxy, on the components' storage.
 
     The proxy forwards with `http_client` and closes it when its lifespan ends.
     """
-    return Gateway(
-        api=build_api_app(storage, [oauth_router(storage, oauth)]),
-        proxy=ProxyApp(storage, http_client),
-    )
+    storage = components.storage
+    routers = [
+        oauth_router(storage, components.oauth),
+        create_mcp_router(components.mcp_sessions, components.mcp_tools),
+    ]
+    return Gateway(api=build_api_app(storage, routers), proxy=ProxyApp(storage, http_client))

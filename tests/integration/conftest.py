@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+from src.api.async_init import AsyncComponents, init_async_components
 from src.api.routers.oauth import OAuthSettings, oauth_router
 from src.integration import build_api_app
 from src.proxy.app import ProxyApp, proxy_http_client
@@ -85,6 +86,12 @@ async def point_localhost_at(storage: UnifiedStorage, url: str) -> None:
         if route.target_value == localhost.target_url:
             await storage.astore_route(route.model_copy(update={"target_value": url}))
     await storage.aupdate_proxy_target("localhost", {"target_url": url})
+
+
+@pytest.fixture
+async def components(redis_url: str, storage: UnifiedStorage) -> AsyncComponents:
+    """The gateway's components on the test's storage, with the tests' OAuth issuer."""
+    return await init_async_components(redis_url, storage, oauth_issuer=SETTINGS.issuer)
 
 
 @pytest.fixture

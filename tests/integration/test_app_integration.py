@@ -10,11 +10,10 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.types import ASGIApp
 
+from src.api.async_init import AsyncComponents
 from src.integration import build_api_app, build_gateway
 from src.proxy.app import proxy_http_client
 from src.storage import AUTH_EXCLUDED_PATHS, OAuthGrantType, ProxyTarget, UnifiedStorage
-
-from .conftest import SETTINGS
 
 
 class Lifespan:
@@ -36,9 +35,9 @@ class Lifespan:
         await self._communicator.wait()  # type: ignore[no-untyped-call]
 
 
-async def test_gateway_lifespans(storage: UnifiedStorage) -> None:
+async def test_gateway_lifespans(storage: UnifiedStorage, components: AsyncComponents) -> None:
     client = proxy_http_client(timeout=1)
-    gateway = build_gateway(storage, client, SETTINGS)
+    gateway = build_gateway(components, client)
     await storage.astore_proxy_target(
         ProxyTarget(hostname="localhost", target_url="http://api:9000", auth_enabled=True)
     )
@@ -63,9 +62,9 @@ async def test_gateway_lifespans(storage: UnifiedStorage) -> None:
     assert await storage.ahealth_check()
 
 
-async def test_api_serves_the_oauth_endpoints(storage: UnifiedStorage) -> None:
+async def test_api_serves_the_oauth_endpoints(components: AsyncComponents) -> None:
     client = proxy_http_client(timeout=1)
-    gateway = build_gateway(storage, client, SETTINGS)
+    gateway = build_gateway(components, client)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(gateway.api), base_url="http://api"
     ) as api:
@@ -76,6 +75,42 @@ async def test_api_serves_the_oauth_endpoints(storage: UnifiedStorage) -> None:
     assert metadata.json()["token_endpoint"] == "http://localhost/token"
     assert (token.status_code, token.json()["error"]) == (401, "invalid_client")
     assert status.status_code == 401
+
+
+async def test_api_serves_the_mcp_endpoint(
+    storage: UnifiedStorage, components: AsyncComponents
+) -> None:
+    client = proxy_http_client(timeout=1)
+    gateway = build_gateway(components, client)
+    registered = await storage.aregister_oauth_client("cli", [OAuthGrantType.REFRESH_TOKEN])
+    issued = await storage.aissue_token_pair(registered.client.client_id, "alice", "", 60, 600)
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test-client", "version": "1.0"},
+        },
+    }
+    alice = {"Authorization": f"Bearer {issued.access_token}"}
+    list_tools = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(gateway.api), base_url="http://api"
+    ) as api:
+        opened = await api.post("/mcp", json=initialize, headers=alice)
+        session = {"Mcp-Session-Id": opened.headers["Mcp-Session-Id"]}
+        listed = await api.post("/mcp", json=list_tools, headers={**alice, **session})
+        anonymous = await api.post("/mcp", json=list_tools, headers=session)
+    await client.aclose()
+    assert opened.status_code == 200, opened.text
+    assert listed.status_code == 200, listed.text
+    assert "list_proxies" in [tool["name"] for tool in listed.json()["result"]["tools"]]
+    # The bearer token told the MCP endpoint whose session it is.
+    sessions = await storage.alist_mcp_sessions("alice")
+    assert [s.session_id for s in sessions] == [session["Mcp-Session-Id"]]
+    assert anonymous.status_code == 404
 
 
 def whoami_router() -> APIRouter:

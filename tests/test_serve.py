@@ -1,0 +1,250 @@
+"""`python -m src serve`: the API and the proxy in one process, on the Redis of `REDIS_URL`
+or on the embedded one, stopped by a signal; and its clear failures.
+
+The API listens where the `localhost` target's URL says (127.0.0.1:9000), so these tests
+need that port; the proxy gets a free one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+import src.main
+from src.storage import API_URL, redact_url
+
+ROOT = Path(__file__).resolve().parent.parent
+API_PORT = urlsplit(API_URL).port or 80
+STARTUP_LIMIT = 60.0
+"""Seconds a server gets to answer before the test gives up on it (a bound, not a check)."""
+STOP_LIMIT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def environment(redis_url: str | None) -> dict[str, str]:
+    """This process's environment, with `REDIS_URL` set to `redis_url` or removed."""
+    env = {name: value for name, value in os.environ.items() if name != "REDIS_URL"}
+    if redis_url is not None:
+        env["REDIS_URL"] = redis_url
+    return {**env, "PYTHONPATH": str(ROOT)}
+
+
+def serve_command(proxy_port: int) -> list[str]:
+    return [sys.executable, "-m", "src", "serve", "--proxy-port", str(proxy_port)]
+
+
+@contextmanager
+def serving(cwd: Path, env: dict[str, str], proxy_port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """`serve` as a child process, its output in `cwd/serve.log`; killed if still running
+    when the block ends."""
+    with (cwd / "serve.log").open("wb") as log:
+        process = subprocess.Popen(
+            serve_command(proxy_port), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+
+def wait_until_healthy(
+    client: httpx.Client, process: subprocess.Popen[bytes], log: Path
+) -> httpx.Response:
+    """The first 200 answer to `GET /health` through the proxy."""
+    deadline = time.monotonic() + STARTUP_LIMIT
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            response = client.get("/health")
+        except httpx.TransportError:
+            pass
+        else:
+            # 502 until the API listens behind the proxy.
+            if response.status_code == 200:
+                return response
+        if time.monotonic() > deadline:
+            pytest.fail(f"no healthy answer within {STARTUP_LIMIT} s:\n{log.read_text()}")
+        time.sleep(0.1)
+
+
+def assert_port_free(port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+
+
+@pytest.mark.parametrize(
+    ("redis", "signum"),
+    [
+        ("REDIS_URL", signal.SIGINT),
+        ("embedded", signal.SIGINT),
+        ("REDIS_URL", signal.SIGTERM),
+    ],
+    ids=["redis-url-sigint", "embedded-sigint", "redis-url-sigterm"],
+)
+def test_serve_until_a_signal(
+    redis: str, signum: signal.Signals, redis_url: str, tmp_path: Path
+) -> None:
+    proxy_port = free_port()
+    env = environment(redis_url if redis == "REDIS_URL" else None)
+    log = tmp_path / "serve.log"
+    with (
+        serving(tmp_path, env, proxy_port) as process,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{proxy_port}",
+            headers={"Host": "localhost"},
+            trust_env=False,
+        ) as client,
+    ):
+        health = wait_until_healthy(client, process, log)
+        metadata = client.get("/.well-known/oauth-authorization-server")
+        protected = client.get("/oauth/status")
+        unknown = client.get("/", headers={"Host": "nobody.example"})
+        process.send_signal(signum)
+        code = process.wait(timeout=STOP_LIMIT)
+
+    assert health.json() == {"status": "ok", "storage": True}
+    # The upstream's Date only: the proxy adds none of its own beside it.
+    assert len(health.headers.get_list("date")) == 1
+    assert metadata.status_code == 200
+    issuer = f"http://localhost:{proxy_port}"
+    assert (metadata.json()["issuer"], metadata.json()["token_endpoint"]) == (
+        issuer,
+        f"{issuer}/token",
+    )
+    assert (protected.status_code, protected.headers["www-authenticate"]) == (401, "Bearer")
+    assert (unknown.status_code, unknown.text) == (404, "no proxy target for this host\n")
+
+    output = log.read_text()
+    assert code == 0, output
+    assert "Traceback" not in output
+    lines = output.splitlines()
+    finished = [i for i, line in enumerate(lines) if "Finished server process" in line]
+    closed = [i for i, line in enumerate(lines) if line.endswith("closed the storage")]
+    # Both servers stopped, and only then was the storage closed.
+    assert len(finished) == 2 and len(closed) == 1 and max(finished) < closed[0], output
+    storage_url = re.search(r"storage on (\S+);", output)
+    assert storage_url is not None, output
+    if redis == "embedded":
+        embedded = re.fullmatch(r"redis://127\.0\.0\.1:(\d+)/0", storage_url[1])
+        assert embedded is not None, storage_url[1]
+        assert (tmp_path / ".gateway" / "redis" / "redis.log").is_file()
+        with (
+            pytest.raises(ConnectionRefusedError),
+            socket.create_connection(("127.0.0.1", int(embedded[1]))),
+        ):
+            pass
+    else:
+        assert storage_url[1] == redact_url(redis_url)
+    assert_port_free(API_PORT)
+    assert_port_free(proxy_port)
+
+
+@contextmanager
+def occupied(port: int) -> Iterator[None]:
+    """`port` on 127.0.0.1 held by a listening socket for the block, unless another process
+    holds it already."""
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            holder.bind(("127.0.0.1", port))
+            holder.listen()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+        yield
+
+
+@pytest.mark.parametrize("role", ["the API", "the proxy"])
+@pytest.mark.parametrize("redis", ["REDIS_URL", "embedded"])
+def test_a_port_in_use_fails_clearly(role: str, redis: str, redis_url: str, tmp_path: Path) -> None:
+    proxy_port = free_port()
+    taken = API_PORT if role == "the API" else proxy_port
+    with occupied(taken):
+        result = subprocess.run(
+            serve_command(proxy_port),
+            cwd=tmp_path,
+            env=environment(redis_url if redis == "REDIS_URL" else None),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"serve failed: cannot listen on 127.0.0.1:{taken} for {role}: Address already in use\n"
+    )
+    # It failed before starting any Redis.
+    assert not (tmp_path / ".gateway").exists()
+    assert_port_free(API_PORT)
+
+
+def test_an_unavailable_redis_fails_clearly(tmp_path: Path) -> None:
+    closed = free_port()
+    result = subprocess.run(
+        serve_command(free_port()),
+        cwd=tmp_path,
+        env=environment(f"redis://:hunter2@127.0.0.1:{closed}/0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"serve failed: Redis at redis://:***@127.0.0.1:{closed}/0")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "hunter2" not in result.stderr
+    assert_port_free(API_PORT)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--proxy-port", "0"], "expected a port number from 1 to 65535, got '0'"),
+        (["--proxy-port", "65536"], "expected a port number from 1 to 65535, got '65536'"),
+        (["--proxy-port", "http"], "expected a port number from 1 to 65535, got 'http'"),
+        (["--proxy-port"], "expected one argument"),
+    ],
+)
+def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        src.main.main(["serve", *argv])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_bad_host_fails_clearly(redis_url: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*serve_command(free_port()), "--host", "no-such-host.invalid"],
+        cwd=tmp_path,
+        env=environment(redis_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert re.fullmatch(
+        r"serve failed: cannot listen on no-such-host\.invalid:\d+ for the proxy: .+\n",
+        result.stderr,
+    )
+    assert_port_free(API_PORT)
