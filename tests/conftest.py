@@ -6,9 +6,11 @@ afterwards, so a shared `REDIS_URL` server is never flushed.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -54,3 +56,14 @@ def storage(redis_url: str, namespace: str, storage_registry: None) -> Iterator[
     instance = UnifiedStorage(redis_url, namespace=namespace)
     yield instance
     instance.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def call(request: pytest.FixtureRequest, storage: UnifiedStorage) -> Callable[..., Any]:
+    """`call("get", key)` runs `storage.get(key)`, or `storage.aget(key)` on a fresh loop:
+    one test body proves an operation through the blocking API and its async twin."""
+    if request.param == "sync":
+        return lambda method, *args, **kwargs: getattr(storage, method)(*args, **kwargs)
+    return lambda method, *args, **kwargs: asyncio.run(
+        getattr(storage, f"a{method}")(*args, **kwargs)
+    )

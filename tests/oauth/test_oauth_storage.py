@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 import time
@@ -33,16 +32,6 @@ Call = Callable[..., Any]
 
 BOTH = [OAuthGrantType.REFRESH_TOKEN, OAuthGrantType.CLIENT_CREDENTIALS]
 HOSTILE_TOKENS = ["", " ", "x" * 100_000, "abc\ndef", "abc def", "tök", "a:b", "*", "../x", "\x00"]
-
-
-@pytest.fixture(params=["sync", "async"])
-def call(request: pytest.FixtureRequest, storage: UnifiedStorage) -> Call:
-    """`call("get_oauth_client", id)` runs the blocking method, or its async twin."""
-    if request.param == "sync":
-        return lambda method, *args, **kwargs: getattr(storage, method)(*args, **kwargs)
-    return lambda method, *args, **kwargs: asyncio.run(
-        getattr(storage, f"a{method}")(*args, **kwargs)
-    )
 
 
 def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:

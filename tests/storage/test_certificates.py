@@ -56,14 +56,6 @@ HOSTILE_NAMES = ["", "*", "a:b", "a b", "-rm", ".hidden", "{certs}", "a\nb", "x"
 HOSTILE_TOKENS = ["", "a b", "a/b", "../x", "*", "a:b", "tok=", "t\u00f6k", "x" * 257, "a\nb"]
 
 
-@pytest.fixture(params=["sync", "async"])
-def call(request: pytest.FixtureRequest, storage: UnifiedStorage) -> Call:
-    """`call("get_certificate", n)` runs `storage.get_certificate(n)`, or its async twin."""
-    if request.param == "sync":
-        return lambda method, *args: getattr(storage, method)(*args)
-    return lambda method, *args: asyncio.run(getattr(storage, f"a{method}")(*args))
-
-
 def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:
     """Every key of the namespace with its value, to prove that nothing was written."""
     found: dict[bytes, object] = {}

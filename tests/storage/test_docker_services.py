@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,6 @@ from src.storage import (
     DockerServiceExistsError,
     InvalidKeyError,
     PortMapping,
-    UnifiedStorage,
 )
 
 Call = Callable[..., Any]
@@ -38,14 +36,6 @@ HOSTILE_IMAGES = [
     "$(id)",
     "x" * 513,
 ]
-
-
-@pytest.fixture(params=["sync", "async"])
-def call(request: pytest.FixtureRequest, storage: UnifiedStorage) -> Call:
-    """`call("get_docker_service", n)` runs `storage.get_docker_service(n)`, or its twin."""
-    if request.param == "sync":
-        return lambda method, *args: getattr(storage, method)(*args)
-    return lambda method, *args: asyncio.run(getattr(storage, f"a{method}")(*args))
 
 
 def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:

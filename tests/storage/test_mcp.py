@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -19,7 +18,6 @@ from src.storage import (
     McpClientInfo,
     McpEvent,
     McpSession,
-    UnifiedStorage,
 )
 
 Call = Callable[..., Any]
@@ -42,16 +40,6 @@ HOSTILE_SESSION_IDS: list[object] = [
     None,
 ]
 HOSTILE_USERS = ["*", ":", "alice:bob", "alice\n", "", "x" * 10_000, "{mcp}", "ali*"]
-
-
-@pytest.fixture(params=["sync", "async"])
-def call(request: pytest.FixtureRequest, storage: UnifiedStorage) -> Call:
-    """`call("get_mcp_session", i)` runs `storage.get_mcp_session(i)`, or its async twin."""
-    if request.param == "sync":
-        return lambda method, *args, **kwargs: getattr(storage, method)(*args, **kwargs)
-    return lambda method, *args, **kwargs: asyncio.run(
-        getattr(storage, f"a{method}")(*args, **kwargs)
-    )
 
 
 def create(call: Call, user: str | None = None, ttl: float = 60) -> McpSession:

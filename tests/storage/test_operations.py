@@ -15,14 +15,6 @@ from src.storage import ProxyTarget, Route, RouteMode, RouteTargetType, UnifiedS
 Call = Callable[..., Any]
 
 
-@pytest.fixture(params=["sync", "async"])
-def call(request: pytest.FixtureRequest, storage: UnifiedStorage) -> Call:
-    """`call("get", key)` runs `storage.get(key)`, or `storage.aget(key)` on a fresh loop."""
-    if request.param == "sync":
-        return lambda method, *args: getattr(storage, method)(*args)
-    return lambda method, *args: asyncio.run(getattr(storage, f"a{method}")(*args))
-
-
 def target(hostname: str, **fields: Any) -> ProxyTarget:
     return ProxyTarget(hostname=hostname, target_url=f"http://{hostname}.internal:8080", **fields)
 

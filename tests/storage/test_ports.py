@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -10,20 +9,12 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from src.storage import CorruptRecordError, InvalidKeyError, NoFreePortError, UnifiedStorage
+from src.storage import CorruptRecordError, InvalidKeyError, NoFreePortError
 
 Call = Callable[..., Any]
 
 HOSTILE_SERVICES = ["*", ":", "web:1", "web\n", "a\nb", "", "x" * 10_000, "{ports}", "web*"]
 HOSTILE_PORTS: list[object] = [0, -1, 65536, 10**30, True, False, 80.0, "80", None]
-
-
-@pytest.fixture(params=["sync", "async"])
-def call(request: pytest.FixtureRequest, storage: UnifiedStorage) -> Call:
-    """`call("list_ports", s)` runs `storage.list_ports(s)`, or `storage.alist_ports(s)`."""
-    if request.param == "sync":
-        return lambda method, *args: getattr(storage, method)(*args)
-    return lambda method, *args: asyncio.run(getattr(storage, f"a{method}")(*args))
 
 
 def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:
