@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -125,23 +124,6 @@ async def login(storage: UnifiedStorage) -> str:
     client = await storage.aregister_oauth_client("cli", [OAuthGrantType.REFRESH_TOKEN])
     issued = await storage.aissue_token_pair(client.client.client_id, "alice", "", 60, 600)
     return issued.access_token
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts connections and never answers."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
-        yield server.getsockname()[1]
 
 
 # Hosts and targets
@@ -511,9 +493,9 @@ async def test_upstream_down(
     assert caplog.messages == [f"upstream http://127.0.0.1:{closed_port} failed: ConnectError"]
 
 
-async def test_upstream_timeout(storage: UnifiedStorage, silent_port: int) -> None:
+async def test_upstream_timeout(storage: UnifiedStorage, silent_server: int) -> None:
     await storage.astore_proxy_target(
-        ProxyTarget(hostname=APP, target_url=f"http://127.0.0.1:{silent_port}")
+        ProxyTarget(hostname=APP, target_url=f"http://127.0.0.1:{silent_server}")
     )
     client = proxy_http_client(timeout=0.2)
     async with httpx.AsyncClient(
