@@ -5,7 +5,10 @@
     python3 dev.py test    the test suite (further arguments go to pytest)
 
 The first run creates `.venv` and installs the project with its `dev` extra into it; later
-runs reuse it until `pyproject.toml` changes.
+runs reuse it until `pyproject.toml` changes. The distribution is the `storage-guard` suite
+only; the gateway (`src`) runs from this checkout: a `.pth` file puts a folder holding a
+link to `src` on the venv's path (the checkout itself would also expose the build's
+`*.egg-info`, registering the flake8 plugin twice).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".installed-from"
+CHECKOUT = VENV / "checkout"
+"""Holds the link `src` -> this checkout's `src`, the gateway's package."""
 TASKS = {
     "gate": [str(BIN / "pre-commit"), "run", "--all-files", "--show-diff-on-failure"],
     "test": [str(BIN / "python"), "-m", "pytest"],
@@ -42,6 +47,17 @@ def ensure_environment() -> None:
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "--editable", f"{ROOT}[dev]"], check=True)
+    site_packages = subprocess.run(
+        [str(BIN / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    CHECKOUT.mkdir(exist_ok=True)
+    link = CHECKOUT / "src"
+    if not link.is_symlink():
+        link.symlink_to(ROOT / "src", target_is_directory=True)
+    Path(site_packages, "storage-gateway-checkout.pth").write_text(f"{CHECKOUT}\n")
     STAMP.write_text(wanted)
 
 

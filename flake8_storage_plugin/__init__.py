@@ -1,6 +1,5 @@
 """flake8 plugin (codes STG) that keeps a project on one storage layer."""
 
-from ._checker import StorageChecker
-from ._options import Settings, StorageOptionError
+from ._checker import StorageChecker, config_from_options
 
-__all__ = ["Settings", "StorageChecker", "StorageOptionError"]
+__all__ = ["StorageChecker", "config_from_options"]

@@ -1,39 +1,44 @@
-"""`StorageChecker`: the flake8 entry point of the STG rules."""
+"""`StorageChecker`: the flake8 front end of the STG rules, a thin adapter over
+`storage_guard`.
+
+The configuration is `[tool.storage-guard]` in `pyproject.toml`; the `storage-*` options
+of flake8's own configuration or command line override its keys.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ast
 import os
-import unicodedata
+import sys
 from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
 from flake8.options.manager import OptionManager
 
-from ._modules import module_path
-from ._options import Settings, add_options
-from ._scan import FileScan
+from storage_guard.check import analyse, mentions_any
+from storage_guard.config import Config, ConfigError, load_config
+
+# flake8 option -> configuration key; paths go through flake8's `normalize_paths`.
+_LIST_OPTIONS = ("classes", "deprecated-modules", "deprecated-names")
+_PATH_OPTIONS = ("composition-roots", "source-roots")
+EXIT_CONFIG_ERROR = 2
 
 
 class StorageChecker:
     """Keep a project on one storage layer: the facade of one storage package.
 
-    STG001 private storage module imported from outside the package; STG002 deprecated
-    storage module or name imported; STG003 storage constructed outside a composition root;
-    STG004 private or deprecated storage module imported through `importlib.import_module`
-    or `__import__`; STG005 storage class imported from a module other than the facade;
-    STG006 storage constructed a second time in a composition root.
-
-    The checker reads the tree flake8 parsed and never imports the code it checks. Files
-    inside the storage package are exempt from every rule.
+    The rules are documented in `docs/rules.md` (`storage-guard explain CODE`). The checker
+    reads the tree flake8 parsed and never imports the code it checks.
     """
 
     name = "flake8-storage-plugin"
-    version = "0.1.0"
+    version = "0.2.0"
 
-    settings: ClassVar[Settings | None] = None
-    """The options of the run, set by `parse_options`."""
+    config: ClassVar[Config | None] = None
+    """The configuration of the run, set by `parse_options`."""
+    noqa: ClassVar[bool] = True
+    """False under flake8's `--disable-noqa`."""
 
     def __init__(
         self,
@@ -41,17 +46,17 @@ class StorageChecker:
         filename: str,
         lines: Sequence[str] | None = None,
         *,
-        settings: Settings | None = None,
+        config: Config | None = None,
     ) -> None:
         """Check `tree`, parsed from `filename` whose text is `lines`.
 
-        flake8 passes `tree`, `filename` and `lines`, and leaves `settings` to the class
-        (it never passes keyword-only arguments). Without `lines` every file is walked.
+        flake8 passes `tree`, `filename` and `lines`, and leaves `config` to the class (it
+        never passes keyword-only arguments). Without `lines` every file is walked.
         """
-        resolved = settings if settings is not None else type(self).settings
+        resolved = config if config is not None else type(self).config
         if resolved is None:
-            raise RuntimeError("StorageChecker needs settings: pass them or call parse_options")
-        self._settings = resolved
+            raise RuntimeError("StorageChecker needs a config: pass one or call parse_options")
+        self._config = resolved
         self._tree = tree
         self._filename = filename
         self._lines = lines
@@ -59,42 +64,60 @@ class StorageChecker:
     @classmethod
     def add_options(cls, manager: OptionManager) -> None:
         """Register the `--storage-*` options (also read from the config file)."""
-        add_options(manager)
+        manager.add_option(
+            "--storage-package",
+            parse_from_config=True,
+            help="The storage package whose __init__ is the only import path",
+        )
+        for key in (*_LIST_OPTIONS, *_PATH_OPTIONS):
+            manager.add_option(
+                f"--storage-{key}",
+                parse_from_config=True,
+                comma_separated_list=True,
+                normalize_paths=key in _PATH_OPTIONS,
+                help=f"Overrides [tool.storage-guard] {key}",
+            )
 
     @classmethod
     def parse_options(cls, options: argparse.Namespace) -> None:
-        """Validate the options for the run; raise `StorageOptionError` naming a bad one."""
-        cls.settings = Settings.from_options(options)
+        """Load and validate the configuration; a bad one ends flake8 with exit status 2."""
+        try:
+            cls.config = config_from_options(options)
+        except ConfigError as exc:
+            print(f"flake8-storage-plugin: {exc}", file=sys.stderr)
+            raise SystemExit(EXIT_CONFIG_ERROR) from None
+        cls.noqa = not getattr(options, "disable_noqa", False)
 
     def run(self) -> Iterator[tuple[int, int, str, type[StorageChecker]]]:
         """Yield `(line, column, message, type)` for each violation, in position order."""
-        settings = self._settings
-        path = os.path.abspath(self._filename)
-        module = module_path(path, settings.source_roots)
-        if module is not None and (
-            module.name == settings.package or module.name.startswith(settings.package + ".")
-        ):
+        config = self._config
+        if config.is_excluded(self._filename):
             return
-        if self._lines is not None and not _mentions_any(self._lines, settings.words):
+        if self._lines is not None and not mentions_any(self._lines, config.words):
             return
-        scan = FileScan(settings, module, composition_root=path in settings.composition_roots)
-        for line, col, message in scan.scan(self._tree):
-            yield line, col, message, type(self)
+        reports = analyse(
+            self._tree, self._filename, self._lines or [], config, noqa=type(self).noqa
+        )
+        for report in reports:
+            yield report.line, report.col, report.message, type(self)
 
 
-def _mentions_any(lines: Sequence[str], words: Sequence[str]) -> bool:
-    """Whether the source may contain one of `words` as a name or in a string literal.
-
-    Breaking a rule takes the storage package's last name or a class name in the source, so
-    a file that mentions none needs no walk. Python NFKC-normalises identifiers (a fullwidth
-    spelling is the same name), so non-ASCII lines are also searched normalised.
-    """
-    text = "".join(lines)
-    if any(word in text for word in words):
-        return True
-    if text.isascii():
-        return False
-    normalised = "".join(
-        unicodedata.normalize("NFKC", line) for line in lines if not line.isascii()
-    )
-    return any(word in normalised for word in words)
+def config_from_options(options: argparse.Namespace) -> Config:
+    """The configuration: `pyproject.toml`, overridden by the `storage-*` options set."""
+    overrides: dict[str, object] = {}
+    package = getattr(options, "storage_package", None)
+    if package is not None:
+        overrides["package"] = package
+    for key in (*_LIST_OPTIONS, *_PATH_OPTIONS):
+        value = getattr(options, f"storage_{key.replace('-', '_')}", None)
+        if value is None:
+            continue
+        if key in _PATH_OPTIONS:
+            for path in value:
+                if not os.path.isabs(path):
+                    raise ConfigError(
+                        f"--storage-{key}: {path!r} is a bare name, which flake8 does not "
+                        f"resolve against the config file; write './{path}'"
+                    )
+        overrides[key] = list(value)
+    return load_config(overrides=overrides, override_origin="--storage-{key}")

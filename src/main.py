@@ -3,9 +3,9 @@
 `python -m src serve` runs the gateway: the API on the address of the `localhost` proxy
 target's URL (`API_URL`, 127.0.0.1:9000) and the proxy on `--host`:`--proxy-port`
 (127.0.0.1:8080), both in one event loop, until SIGINT or SIGTERM.
-`python -m src check-startup` runs startup without serving and checks that it created
-exactly one storage. `python -m src oauth register-client ...` / `oauth login ...` register
-an OAuth client and issue a user's first token pair.
+`python -m src oauth register-client ...` / `oauth login ...` register an OAuth client and
+issue a user's first token pair. `startup_once()` is the startup entry that
+`storage-guard check-startup` runs (`[tool.storage-guard] startup`).
 
 Every command goes through the same `startup()`: one storage on `REDIS_URL` (else on an
 embedded Redis kept in `.gateway/redis/` under the current directory), the components and
@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
@@ -40,7 +41,6 @@ from .storage import (
     API_URL,
     OAuthGrantType,
     StorageError,
-    StorageInstanceInfo,
     UnifiedStorage,
     assert_single_instance,
 )
@@ -62,13 +62,17 @@ class ServeError(Exception):
 
 
 @contextmanager
-def redis_url() -> Iterator[str]:
-    """`REDIS_URL` when set, else the URL of an embedded Redis that lives for the block."""
+def redis_url(data_dir: Path | None = EMBEDDED_DATA_DIR) -> Iterator[str]:
+    """`REDIS_URL` when set, else the URL of an embedded Redis that lives for the block,
+    keeping its data in `data_dir` (None: a temporary directory, removed afterwards)."""
     configured = os.environ.get("REDIS_URL")
     if configured:
         yield configured
         return
-    with EmbeddedRedis(EMBEDDED_DATA_DIR) as server:
+    with ExitStack() as stack:
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gateway-")))
+        server = stack.enter_context(EmbeddedRedis(data_dir))
         yield server.url
 
 
@@ -99,21 +103,17 @@ async def started(
         await orchestrator.shutdown()
 
 
-async def _check_startup(url: str) -> StorageInstanceInfo:
+async def _start_and_stop(url: str) -> None:
     async with started(url):
-        return assert_single_instance()
+        pass
 
 
-def check_startup() -> int:
-    """Run startup without serving; 0 when it created exactly one storage."""
-    try:
-        with redis_url() as url:
-            instance = asyncio.run(_check_startup(url))
-    except (StorageError, EmbeddedRedisError) as exc:
-        print(f"startup check failed: {exc}", file=sys.stderr)
-        return 1
-    print(f"startup created exactly one storage: {instance}")
-    return 0
+def startup_once() -> None:
+    """Run startup without serving, then shut down: the entry `storage-guard check-startup`
+    runs. On `REDIS_URL`, else on an embedded Redis in a temporary directory, so that the
+    check writes nothing into the checkout."""
+    with redis_url(data_dir=None) as url:
+        asyncio.run(_start_and_stop(url))
 
 
 def _run_oauth_command(storage: UnifiedStorage, args: argparse.Namespace) -> str:
@@ -356,7 +356,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_PROXY_HOST,
         help=f"the address the proxy listens on (default: {DEFAULT_PROXY_HOST})",
     )
-    commands.add_parser("check-startup", help="run startup without serving and check it")
     oauth = commands.add_parser("oauth", help="manage OAuth clients and tokens")
     oauth_commands = oauth.add_subparsers(dest="oauth_command", required=True)
     register_parser = oauth_commands.add_parser(
@@ -383,6 +382,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve_command(args)
-    if args.command == "oauth":
-        return oauth_command(args)
-    return check_startup()
+    return oauth_command(args)

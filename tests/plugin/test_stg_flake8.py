@@ -113,7 +113,7 @@ def test_the_plugin_and_its_options_are_registered(project: Path) -> None:
         "--storage-source-roots",
     ):
         assert option in result.stdout
-    assert "storage-gateway" in flake8(project, "--version").stdout
+    assert "storage-guard" in flake8(project, "--version").stdout
 
 
 def test_run_from_the_project_root(project: Path) -> None:
@@ -145,18 +145,26 @@ def test_from_another_directory_with_config(project: Path) -> None:
 
 def test_default_paths_follow_the_working_directory(project: Path) -> None:
     # Like flake8's own path defaults, they resolve against where flake8 runs, not against
-    # the config file: from elsewhere, the relative import and the composition root are
-    # not found. Spelling the paths out in the config (see CONFIG) avoids this.
+    # the config file: from elsewhere, the storage package and the composition root are not
+    # found, which is a configuration error rather than a silent pass.
     (project / ".flake8").write_text("[flake8]\nselect = STG\n")
     elsewhere = project.parent / "elsewhere"
     elsewhere.mkdir()
     handlers, main = "../project/src/api/handlers.py", "../project/src/main.py"
     result = flake8(elsewhere, "--config", "../project/.flake8", handlers, main)
-    assert lines(result) == [
-        f"{handlers}:6:12: {STG003}",
-        f"{main}:3:11: {STG003}",
-        f"{main}:4:9: {STG003}",
-    ]
+    assert result.returncode == 2
+    assert result.stderr == (
+        "flake8-storage-plugin: [tool.storage-guard] package (the default): "
+        "no package 'src.storage' under the source roots (./)\n"
+    )
+
+
+def test_pyproject_configuration_is_found_from_the_working_directory(project: Path) -> None:
+    (project / ".flake8").write_text("[flake8]\nselect = STG\n")
+    (project / "pyproject.toml").write_text(
+        '[tool.storage-guard]\ncomposition-roots = ["src/main.py"]\n'
+    )
+    assert lines(flake8(project / "src")) == expected("./api/handlers.py", "./main.py")
 
 
 def test_options_from_the_config_file(tmp_path: Path) -> None:
@@ -182,6 +190,7 @@ def test_options_from_the_config_file(tmp_path: Path) -> None:
                 LegacyStore(url)
             """,
             "lib/app/boot.py": "from .store import Store\nStore(url)\n",
+            "lib/app/store/__init__.py": "",
         },
     )
     assert lines(flake8(tmp_path)) == [
@@ -195,7 +204,7 @@ def test_options_from_the_config_file(tmp_path: Path) -> None:
 
 
 def test_a_command_line_option_overrides_the_config(project: Path) -> None:
-    write(project, {"app/views.py": "from app.store import _impl\n"})
+    write(project, {"app/views.py": "from app.store import _impl\n", "app/store/__init__.py": ""})
     result = flake8(project, "--storage-package=app.store", "app/views.py", "src/api/handlers.py")
     assert lines(result) == [
         "app/views.py:1:23: STG001 'app.store._impl' is private to app.store; "
@@ -214,7 +223,7 @@ def test_a_command_line_option_overrides_the_config(project: Path) -> None:
         (
             [],
             CONFIG.replace("storage-source-roots = .", "storage-source-roots = ./missing"),
-            "--storage-source-roots: '{root}/missing' does not exist or is not a directory",
+            "--storage-source-roots: '{root}/missing' is not a directory",
         ),
         (
             [],
@@ -228,12 +237,9 @@ def test_an_invalid_option_is_a_clear_error(
 ) -> None:
     (project / ".flake8").write_text(config)
     result = flake8(project, *args)
-    assert result.returncode == 1
-    assert result.stdout.splitlines() == [
-        "There was a critical error during execution of Flake8:",
-        message.format(root=project),
-    ]
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == f"flake8-storage-plugin: {message.format(root=project)}\n"
 
 
 def test_noqa(project: Path) -> None:
@@ -245,6 +251,13 @@ def test_noqa(project: Path) -> None:
                 from src.storage import _codec  # noqa: STG002
                 import src.storage._values  # noqa
                 from src.storage import AsyncRedisStorage  # noqa:STG001,STG002
+                from src.storage.redis_storage import (  # noqa: STG002
+                    RedisStorage,
+                )
+                from src.storage import (
+                    _keys,
+                    AsyncRedisStorage,  # noqa: STG001, STG002
+                )
             """
         },
     )

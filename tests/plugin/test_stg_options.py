@@ -1,4 +1,5 @@
-"""The STG options through flake8's own option manager, config loader and aggregator."""
+"""The STG options through flake8's own option manager, config loader and aggregator:
+`[tool.storage-guard]` in pyproject.toml, overridden by flake8's `storage-*` options."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from flake8.exceptions import ExecutionError
 from flake8.options.aggregator import aggregate_options
 from flake8.options.config import load_config
 from flake8.options.manager import OptionManager
 
-from flake8_storage_plugin import Settings, StorageChecker, StorageOptionError
+from flake8_storage_plugin import StorageChecker, config_from_options
+from storage_guard import ConfigError
 
 
 def manager() -> OptionManager:
@@ -30,57 +31,73 @@ def parse(argv: Sequence[str] = (), config: Path | None = None) -> argparse.Name
     return aggregate_options(manager(), cfg, cfg_dir, argv)
 
 
-def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    settings = Settings.from_options(parse())
-    assert settings == Settings(
-        package="src.storage",
-        classes=frozenset({"UnifiedStorage", "AsyncRedisStorage", "RedisStorage"}),
-        deprecated_modules=("src.storage.async_redis_storage", "src.storage.redis_storage"),
-        deprecated_names=frozenset({"AsyncRedisStorage", "RedisStorage"}),
-        replacement="UnifiedStorage",
-        composition_roots=frozenset({str(tmp_path / "src" / "main.py")}),
-        source_roots=(str(tmp_path),),
-        words=("storage", "UnifiedStorage", "AsyncRedisStorage", "RedisStorage"),
+def layout(root: Path, package: str = "src/storage", *files: str) -> Path:
+    (root / package).mkdir(parents=True, exist_ok=True)
+    for name in ("src/main.py", *files):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).touch()
+    return root
+
+
+def test_defaults_without_any_configuration(tmp_path: Path) -> None:
+    layout(tmp_path)
+    config = config_from_options(parse())
+    assert config.pyproject is None
+    assert config.package == "src.storage"
+    assert config.classes == ("UnifiedStorage", "AsyncRedisStorage", "RedisStorage")
+    assert config.deprecated_modules == (
+        "src.storage.async_redis_storage",
+        "src.storage.redis_storage",
     )
+    assert config.deprecated_names == {"AsyncRedisStorage", "RedisStorage"}
+    assert config.replacement == "UnifiedStorage"
+    assert config.composition_roots == {tmp_path / "src" / "main.py"}
+    assert config.source_roots == (tmp_path,)
 
 
-def test_config_paths_are_relative_to_the_config_file(
+def test_pyproject_is_read_and_flake8_options_override_it(tmp_path: Path) -> None:
+    layout(tmp_path, "lib/app/store", "app/wiring.py")
+    (tmp_path / "core" / "db").mkdir(parents=True)
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.storage-guard]\n"
+        'package = "app.store"\n'
+        'classes = ["Store", "OldStore"]\n'
+        'deprecated-names = ["OldStore"]\n'
+        'deprecated-modules = ["old"]\n'
+        'composition-roots = ["app/wiring.py"]\n'
+        'source-roots = [".", "lib"]\n'
+    )
+    config = config_from_options(parse())
+    assert config.pyproject == tmp_path / "pyproject.toml"
+    assert (config.package, config.classes, config.replacement) == (
+        "app.store",
+        ("Store", "OldStore"),
+        "Store",
+    )
+    assert config.deprecated_modules == ("app.store.old",)
+    assert config.composition_roots == {tmp_path / "app" / "wiring.py"}
+    assert config.source_roots == (tmp_path / "lib", tmp_path)
+    overridden = config_from_options(parse(["--storage-package=core.db"]))
+    assert (overridden.package, overridden.classes) == ("core.db", ("Store", "OldStore"))
+
+
+def test_flake8_config_paths_are_relative_to_the_config_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = tmp_path / "project"
-    (project / "lib").mkdir(parents=True)
-    config = project / "setup.cfg"
-    config.write_text(
+    project = layout(tmp_path / "project", "lib/app/store", "app/main.py", "app/worker.py")
+    config_file = project / "setup.cfg"
+    config_file.write_text(
         "[flake8]\n"
         "storage-package = app.store\n"
-        "storage-classes = Store, OldStore\n"
-        "storage-deprecated-modules = old\n"
-        "storage-deprecated-names = OldStore\n"
         "storage-composition-roots = app/main.py, ./app/worker.py\n"
         "storage-source-roots = ., ./lib\n"
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    settings = Settings.from_options(parse(config=config))
-    assert settings.package == "app.store"
-    assert settings.classes == {"Store", "OldStore"}
-    assert settings.deprecated_modules == ("app.store.old",)
-    assert settings.deprecated_names == {"OldStore"}
-    assert settings.replacement == "Store"
-    assert settings.composition_roots == {
-        str(project / "app" / "main.py"),
-        str(project / "app" / "worker.py"),
-    }
-    assert settings.source_roots == (str(project / "lib"), str(project))
-
-
-def test_the_command_line_overrides_the_config(tmp_path: Path) -> None:
-    config = tmp_path / "tox.ini"
-    config.write_text(f"[flake8]\nstorage-package = app.store\nstorage-source-roots = {tmp_path}\n")
-    settings = Settings.from_options(parse(["--storage-package", "core.db"], config))
-    assert (settings.package, settings.words[0]) == ("core.db", "db")
+    config = config_from_options(parse(config=config_file))
+    assert config.composition_roots == {project / "app" / "main.py", project / "app" / "worker.py"}
+    assert config.source_roots == (project / "lib", project)
 
 
 @pytest.mark.parametrize(
@@ -91,8 +108,9 @@ def test_the_command_line_overrides_the_config(tmp_path: Path) -> None:
             "--storage-package: 'src..storage' is not a dotted module name such as src.storage",
         ),
         (
-            ["--storage-package=src/storage"],
-            "--storage-package: 'src/storage' is not a dotted module name such as src.storage",
+            ["--storage-package=src.storge"],
+            "--storage-package: no package 'src.storge' under the source roots (./); "
+            "the closest existing package is 'src.storage'",
         ),
         (["--storage-classes="], "--storage-classes: name at least one storage class"),
         (
@@ -105,8 +123,8 @@ def test_the_command_line_overrides_the_config(tmp_path: Path) -> None:
         ),
         (
             ["--storage-classes=RedisStorage"],
-            "--storage-classes: every class is in --storage-deprecated-names; "
-            "at least one must remain to suggest as the replacement",
+            "--storage-classes: every class is a deprecated name; "
+            "at least one must remain as the replacement",
         ),
         (
             ["--storage-deprecated-modules=redis-storage"],
@@ -115,7 +133,7 @@ def test_the_command_line_overrides_the_config(tmp_path: Path) -> None:
         ),
         (
             ["--storage-source-roots=./no/such/dir"],
-            "--storage-source-roots: '{cwd}/no/such/dir' does not exist or is not a directory",
+            "--storage-source-roots: '{cwd}/no/such/dir' is not a directory",
         ),
         (
             ["--storage-source-roots=src"],
@@ -124,24 +142,35 @@ def test_the_command_line_overrides_the_config(tmp_path: Path) -> None:
         ),
         (["--storage-source-roots="], "--storage-source-roots: name at least one directory"),
         (
-            ["--storage-composition-roots=main.py"],
-            "--storage-composition-roots: 'main.py' is a bare name, which flake8 does not "
-            "resolve against the config file; write './main.py'",
+            ["--storage-composition-roots=./src/app.py"],
+            "--storage-composition-roots: '{cwd}/src/app.py' does not exist",
         ),
     ],
 )
-def test_invalid_options_name_the_option(argv: list[str], message: str) -> None:
-    with pytest.raises(StorageOptionError) as raised:
-        Settings.from_options(parse(argv))
-    assert str(raised.value) == message.format(cwd=Path.cwd())
-    assert isinstance(raised.value, ValueError)
-    assert isinstance(raised.value, ExecutionError)
+def test_invalid_options_name_the_option(tmp_path: Path, argv: list[str], message: str) -> None:
+    layout(tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        config_from_options(parse(argv))
+    assert str(raised.value) == message.format(cwd=tmp_path)
+
+
+def test_a_bad_configuration_ends_flake8_with_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout(tmp_path)
+    with pytest.raises(SystemExit) as raised:
+        StorageChecker.parse_options(parse(["--storage-package=src.storge"]))
+    assert raised.value.code == 2
+    assert capsys.readouterr().err.startswith(
+        "flake8-storage-plugin: --storage-package: no package 'src.storge'"
+    )
 
 
 def test_parse_options_configures_the_checker_for_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(StorageChecker, "settings", None)
+    layout(tmp_path)
+    monkeypatch.setattr(StorageChecker, "config", None)
     StorageChecker.parse_options(parse([f"--storage-source-roots={tmp_path}"]))
     checker = StorageChecker(ast.parse("from ..storage import _keys"), str(tmp_path / "src/x/y.py"))
     assert [(line, col, message.split()[0]) for line, col, message, _ in checker.run()] == [
@@ -150,6 +179,6 @@ def test_parse_options_configures_the_checker_for_the_run(
 
 
 def test_the_checker_needs_options(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(StorageChecker, "settings", None)
+    monkeypatch.setattr(StorageChecker, "config", None)
     with pytest.raises(RuntimeError, match="parse_options"):
         StorageChecker(ast.parse(""), "x.py")

@@ -15,20 +15,24 @@ from pathlib import Path
 import pytest
 from flake8.options.manager import OptionManager
 
-from flake8_storage_plugin import Settings, StorageChecker
+from flake8_storage_plugin import StorageChecker, config_from_options
+from storage_guard import Config
 
 COMPONENT = "src/app/component.py"
 
 
-def settings_for(root: Path, *argv: str) -> Settings:
-    """Settings parsed by flake8's own option manager, with `root` as the project."""
+def settings_for(root: Path, *argv: str) -> Config:
+    """The configuration from flake8's own option manager, with `root` as the project (its
+    storage package and composition root exist, as the configuration demands)."""
+    (root / "src" / "storage").mkdir(parents=True, exist_ok=True)
+    (root / "src" / "main.py").touch()
     manager = OptionManager(version="test", plugin_versions="", parents=[], formatter_names=[])
     StorageChecker.add_options(manager)
     project = [
         f"--storage-source-roots={root}",
         f"--storage-composition-roots={root / 'src' / 'main.py'}",
     ]
-    return Settings.from_options(manager.parse_args([*project, *argv]))
+    return config_from_options(manager.parse_args([*project, *argv]))
 
 
 def run(
@@ -36,13 +40,13 @@ def run(
     source: str,
     path: str = COMPONENT,
     *,
-    settings: Settings | None = None,
+    settings: Config | None = None,
     with_lines: bool = False,
 ) -> list[tuple[int, int, str]]:
     text = textwrap.dedent(source)
     lines = text.splitlines(keepends=True) if with_lines else None
     checker = StorageChecker(
-        ast.parse(text), str(root / path), lines, settings=settings or settings_for(root)
+        ast.parse(text), str(root / path), lines, config=settings or settings_for(root)
     )
     return [(line, col + 1, message) for line, col, message, _ in checker.run()]
 
@@ -191,7 +195,10 @@ def test_stg002_follows_the_configured_deprecations(tmp_path: Path) -> None:
         ("from src import storage\nstorage.UnifiedStorage(url)", ["2:1 STG003"]),
         ("import src.storage\nsrc.storage.UnifiedStorage(url)", ["2:1 STG003"]),
         ("src.storage.UnifiedStorage(url)", ["1:1 STG003"]),
-        ("import src.storage.unified_storage as u\nu.UnifiedStorage(url)", ["2:1 STG003"]),
+        (
+            "import src.storage.unified_storage as u\nu.UnifiedStorage(url)",
+            ["1:8 STG005", "2:1 STG003"],
+        ),
         ("src.storage.unified_storage.UnifiedStorage(url)", ["1:1 STG003"]),
         ("import src.storage as s\ns.RedisStorage(url)", ["2:1 STG003"]),
         ("from ..storage import UnifiedStorage as S\nS(url)", ["2:1 STG003"]),
@@ -324,7 +331,9 @@ def test_stg004_relative_dunder_import_needs_a_module_path(tmp_path: Path) -> No
         ("from ..storage.unified_storage import UnifiedStorage", ["1:39 STG005"]),
         ("from src.storage.unified_storage import *", []),
         ("from src.storage.testing import storage_registry", []),
-        ("import src.storage.unified_storage", []),
+        # A public module other than the facade, imported whole.
+        ("import src.storage.unified_storage", ["1:8 STG005"]),
+        ("import src.storage.unified_storage as u", ["1:8 STG005"]),
         ("from src.storage import UnifiedStorage", []),
     ],
 )
@@ -374,6 +383,8 @@ def test_stg006_one_construction_is_fine(tmp_path: Path) -> None:
 
 def test_stg006_each_configured_root_may_construct_once(tmp_path: Path) -> None:
     main, worker = tmp_path / "src" / "main.py", tmp_path / "src" / "worker.py"
+    worker.parent.mkdir(parents=True)
+    worker.touch()
     source = "UnifiedStorage(url)\nUnifiedStorage(url)"
     both = [f"--storage-composition-roots={main},{worker}"]
     assert codes(tmp_path, source, "src/main.py", options=both) == ["2:1 STG006"]
@@ -396,6 +407,7 @@ def test_the_storage_package_option_moves_every_rule(tmp_path: Path) -> None:
         from src.storage import _keys
         UnifiedStorage(url)
     """
+    (tmp_path / "app" / "store").mkdir(parents=True)
     assert codes(tmp_path, source, options=["--storage-package=app.store"]) == [
         "1:23 STG001",
         "2:37 STG002",
@@ -446,7 +458,7 @@ def test_the_prescreen_skips_files_that_mention_no_storage_word(tmp_path: Path) 
     tree = ast.parse("import src.storage._keys")
     unrelated = ["import os\n", "print(os.getcwd())\n"]
     checker = StorageChecker(
-        tree, str(tmp_path / COMPONENT), unrelated, settings=settings_for(tmp_path)
+        tree, str(tmp_path / COMPONENT), unrelated, config=settings_for(tmp_path)
     )
     assert list(checker.run()) == []
 

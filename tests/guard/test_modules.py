@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
-from flake8_storage_plugin._modules import (
+from storage_guard.modules import (
     ModulePath,
     is_dotted_name,
     is_private_name,
@@ -15,25 +16,25 @@ from flake8_storage_plugin._modules import (
     resolve_relative,
 )
 
-ROOT = os.path.join(os.sep, "project")
+ROOT = Path(os.sep, "project")
 
 
 def under(*parts: str) -> str:
-    return os.path.join(ROOT, *parts)
+    return str(ROOT.joinpath(*parts))
 
 
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        (under("src", "main.py"), ModulePath("src.main", "src")),
-        (under("src", "__init__.py"), ModulePath("src", "src")),
-        (under("src", "storage", "__init__.py"), ModulePath("src.storage", "src.storage")),
+        (under("src", "main.py"), ModulePath("src.main")),
+        (under("src", "__init__.py"), ModulePath("src", is_package=True)),
+        (under("src", "storage", "__init__.py"), ModulePath("src.storage", is_package=True)),
         (
             under("src", "api", "routers", "mcp", "mcp.py"),
-            ModulePath("src.api.routers.mcp.mcp", "src.api.routers.mcp"),
+            ModulePath("src.api.routers.mcp.mcp"),
         ),
-        (under("setup.py"), ModulePath("setup", "")),
-        (under("src", "types.pyi"), ModulePath("src.types", "src")),
+        (under("setup.py"), ModulePath("setup")),
+        (under("src", "types.pyi"), ModulePath("src.types")),
         (under("__init__.py"), None),
         (under("scripts", "bench-lint.py"), None),
         (under("src", "class.py"), None),
@@ -48,9 +49,9 @@ def test_module_path(path: str, expected: ModulePath | None) -> None:
 
 
 def test_module_path_uses_the_deepest_source_root() -> None:
-    roots = [under("src"), ROOT]
-    assert module_path(under("src", "app", "x.py"), roots) == ModulePath("app.x", "app")
-    assert module_path(under("tools", "x.py"), roots) == ModulePath("tools.x", "tools")
+    roots = [ROOT / "src", ROOT]
+    assert module_path(under("src", "app", "x.py"), roots) == ModulePath("app.x")
+    assert module_path(under("tools", "x.py"), roots) == ModulePath("tools.x")
 
 
 @pytest.mark.parametrize(

@@ -11,23 +11,32 @@ import ast
 import enum
 from typing import NamedTuple, cast
 
-from . import _messages
-from ._modules import ModulePath, is_private_name, resolve_relative
-from ._options import Settings
+from .config import Config
+from .modules import ModulePath, is_private_name, resolve_relative
+from .rules import MESSAGES
 
 
 class Report(NamedTuple):
-    """One violation: 1-based line, 0-based column (flake8 adds 1 when printing), message."""
+    """One violation: 1-based line, 0-based column (flake8 adds 1 when printing), message,
+    and the lines of the statement (or call) it is in, which a `# noqa` may mark."""
 
     line: int
     col: int
     message: str
+    first_line: int
+    last_line: int
+
+    @property
+    def code(self) -> str:
+        """The rule's code, e.g. `STG002`."""
+        return self.message.partition(" ")[0]
 
 
 class _Kind(enum.Enum):
     PRIVATE = enum.auto()
     DEPRECATED = enum.auto()
     NON_FACADE = enum.auto()
+    NON_FACADE_MODULE = enum.auto()
 
 
 class _Verdict(NamedTuple):
@@ -49,14 +58,15 @@ class FileScan:
     """The STG rules for one file, applied in one walk of its tree."""
 
     def __init__(
-        self, settings: Settings, module: ModulePath | None, *, composition_root: bool
+        self, config: Config, module: ModulePath | None, *, composition_root: bool
     ) -> None:
         """Prepare to scan a file that is `module` (None: outside every source root)."""
-        self._settings = settings
+        self._config = config
+        self._classes = frozenset(config.classes)
         self._module = module
         self._composition_root = composition_root
-        self._package = settings.package
-        self._below_package = settings.package + "."
+        self._package = config.package
+        self._below_package = config.package + "."
         self._bindings: dict[str, list[str]] = {}
         self._calls: list[ast.Call] = []
         self._reports: list[Report] = []
@@ -112,8 +122,10 @@ class FileScan:
                 top = alias.name.partition(".")[0]
                 self._bind(top, top)
             verdict = self._module_verdict(alias.name)
+            if verdict is None and alias.name.startswith(self._below_package):
+                verdict = _Verdict(_Kind.NON_FACADE_MODULE, alias.name)
             if verdict is not None:
-                self._report_import(alias, verdict)
+                self._report_import(node, alias, verdict)
 
     def _import_from(self, node: ast.ImportFrom) -> None:
         if node.level:
@@ -132,12 +144,12 @@ class FileScan:
         verdict = self._module_verdict(module)
         if verdict is not None:
             # The module is the offence, not each name: report it once.
-            self._report_import(node.names[0], verdict)
+            self._report_import(node, node.names[0], verdict)
             return
         for alias in node.names:
             verdict = self._member_verdict(module, alias.name)
             if verdict is not None:
-                self._report_import(alias, verdict)
+                self._report_import(node, alias, verdict)
 
     def _module_verdict(self, module: str) -> _Verdict | None:
         """What is wrong with importing `module` itself (the facade and outsiders are fine)."""
@@ -145,7 +157,7 @@ class FileScan:
             return None
         if any(is_private_name(part) for part in module[len(self._below_package) :].split(".")):
             return _Verdict(_Kind.PRIVATE, module)
-        for deprecated in self._settings.deprecated_modules:
+        for deprecated in self._config.deprecated_modules:
             if module == deprecated or module.startswith(deprecated + "."):
                 return _Verdict(_Kind.DEPRECATED, module)
         return None
@@ -158,33 +170,45 @@ class FileScan:
         verdict = self._module_verdict(target)
         if verdict is not None:
             return verdict
-        if name in self._settings.deprecated_names:
+        if name in self._config.deprecated_names:
             return _Verdict(_Kind.DEPRECATED, target)
-        if name in self._settings.classes and module != self._package:
+        if name in self._classes and module != self._package:
             return _Verdict(_Kind.NON_FACADE, target)
         return None
 
-    def _report_import(self, alias: ast.alias, verdict: _Verdict) -> None:
-        settings = self._settings
+    def _report_import(
+        self, statement: ast.Import | ast.ImportFrom, alias: ast.alias, verdict: _Verdict
+    ) -> None:
+        config = self._config
         if verdict.kind is _Kind.PRIVATE:
-            message = _messages.STG001.format(target=verdict.target, package=settings.package)
+            message = MESSAGES["STG001"].format(target=verdict.target, package=config.package)
         elif verdict.kind is _Kind.DEPRECATED:
-            message = _messages.STG002.format(
-                target=verdict.target, package=settings.package, replacement=settings.replacement
+            message = MESSAGES["STG002"].format(
+                target=verdict.target, package=config.package, replacement=config.replacement
+            )
+        elif verdict.kind is _Kind.NON_FACADE_MODULE:
+            message = MESSAGES["STG005-module"].format(
+                target=verdict.target, package=config.package
             )
         else:
             module, _, name = verdict.target.rpartition(".")
-            message = _messages.STG005.format(name=name, module=module, package=settings.package)
-        self._reports.append(Report(alias.lineno, alias.col_offset, message))
+            message = MESSAGES["STG005-name"].format(
+                name=name, module=module, package=config.package
+            )
+        self._report(alias, message, statement)
+
+    def _report(self, node: ast.alias | ast.Call, message: str, span: ast.stmt | ast.Call) -> None:
+        last = span.end_lineno if span.end_lineno is not None else span.lineno
+        self._reports.append(Report(node.lineno, node.col_offset, message, span.lineno, last))
 
     def _check_calls(self) -> None:
-        classes = self._settings.classes
+        classes = self._classes
         attributes = classes | _IMPORTER_NAMES
         names = set(attributes)
         for name, targets in self._bindings.items():
             if any(target.rpartition(".")[2] in attributes for target in targets):
                 names.add(name)
-        constructions: list[tuple[int, int, str]] = []
+        constructions: list[tuple[int, int, str, ast.Call]] = []
         for call in self._calls:
             func = call.func
             if isinstance(func, ast.Name):
@@ -195,7 +219,7 @@ class FileScan:
             for target in self._targets(func):
                 module, _, last = target.rpartition(".")
                 if last in classes and (not module or self._in_package(module)):
-                    constructions.append((call.lineno, call.col_offset, last))
+                    constructions.append((call.lineno, call.col_offset, last, call))
                     break
                 if target == _IMPORT_MODULE:
                     self._check_import_module(call)
@@ -203,7 +227,7 @@ class FileScan:
                 if target in _DUNDER_IMPORTS:
                     self._check_dunder_import(call)
                     break
-        self._report_constructions(sorted(constructions))
+        self._report_constructions(sorted(constructions, key=lambda found: found[:2]))
 
     def _targets(self, func: ast.expr) -> list[str]:
         """The absolute dotted names `func` may stand for, through the file's imports.
@@ -220,17 +244,16 @@ class FileScan:
         rest = "".join(f".{attribute}" for attribute in reversed(attributes))
         return [target + rest for target in self._bindings.get(func.id, [func.id])]
 
-    def _report_constructions(self, constructions: list[tuple[int, int, str]]) -> None:
+    def _report_constructions(self, constructions: list[tuple[int, int, str, ast.Call]]) -> None:
         if self._composition_root:
             if not constructions:
                 return
             first = constructions[0][0]
-            for line, col, cls in constructions[1:]:
-                message = _messages.STG006.format(cls=cls, first=first)
-                self._reports.append(Report(line, col, message))
+            for _, _, cls, call in constructions[1:]:
+                self._report(call, MESSAGES["STG006"].format(cls=cls, first=first), call)
         else:
-            for line, col, cls in constructions:
-                self._reports.append(Report(line, col, _messages.STG003.format(cls=cls)))
+            for _, _, cls, call in constructions:
+                self._report(call, MESSAGES["STG003"].format(cls=cls), call)
 
     def _check_import_module(self, call: ast.Call) -> None:
         name = _string(_argument(call, 0, "name"))
@@ -273,18 +296,18 @@ class FileScan:
         self._report_dynamic(call, verdict)
 
     def _report_dynamic(self, call: ast.Call, verdict: _Verdict | None) -> None:
-        settings = self._settings
-        if verdict is None or verdict.kind is _Kind.NON_FACADE:
+        config = self._config
+        if verdict is None or verdict.kind in (_Kind.NON_FACADE, _Kind.NON_FACADE_MODULE):
             return
         if verdict.kind is _Kind.PRIVATE:
-            message = _messages.STG004_PRIVATE.format(
-                target=verdict.target, package=settings.package
+            message = MESSAGES["STG004-private"].format(
+                target=verdict.target, package=config.package
             )
         else:
-            message = _messages.STG004_DEPRECATED.format(
-                target=verdict.target, package=settings.package, replacement=settings.replacement
+            message = MESSAGES["STG004-deprecated"].format(
+                target=verdict.target, package=config.package, replacement=config.replacement
             )
-        self._reports.append(Report(call.lineno, call.col_offset, message))
+        self._report(call, message, call)
 
 
 def _argument(call: ast.Call, position: int, keyword: str) -> ast.expr | None:

@@ -1,0 +1,192 @@
+"""The check use case: which files to read, and the findings of the STG rules in each.
+
+Every front end goes through `analyse`: the flake8 plugin with the tree flake8 parsed,
+`storage-guard check` and `report` with `check_paths`.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import tokenize
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import SKIPPED_FOLDERS, Config
+from .modules import SOURCE_SUFFIXES, module_path
+from .noqa import is_suppressed
+from .rules import MESSAGES
+from .scan import FileScan, Report
+
+_SOURCE_LIMIT = 300
+"""Characters of the offending source kept for baselines: enough to tell findings apart."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Finding:
+    """One violation in one file."""
+
+    path: str
+    """The file as it was named or found (relative to the working directory if given so)."""
+    line: int
+    column: int
+    """1-based, as flake8 prints it."""
+    code: str
+    message: str
+    """The message without its code."""
+    source: str
+    """The offending statement (or call), whitespace folded: what a baseline matches."""
+    relative: str
+    """The file relative to the project root, with `/`."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The findings of a run, in path and position order, and the files it read."""
+
+    findings: tuple[Finding, ...]
+    files: tuple[Path, ...]
+
+
+def analyse(
+    tree: ast.AST,
+    path: str | os.PathLike[str],
+    lines: Sequence[str],
+    config: Config,
+    *,
+    noqa: bool = True,
+) -> list[Report]:
+    """The STG findings in `tree`, parsed from `path` whose text is `lines`.
+
+    Files inside the storage package are exempt from every rule; `per-file-ignores` and
+    (unless `noqa` is false) `# noqa` comments drop the findings they cover.
+    """
+    module = module_path(path, config.source_roots)
+    if module is not None and (
+        module.name == config.package or module.name.startswith(config.package + ".")
+    ):
+        return []
+    absolute = Path(os.path.abspath(path))
+    scan = FileScan(config, module, composition_root=absolute in config.composition_roots)
+    ignored = tuple(config.ignored_codes(absolute))
+    return [
+        report
+        for report in scan.scan(tree)
+        if not (ignored and report.code.startswith(ignored))
+        and not (noqa and is_suppressed(lines, report.first_line, report.last_line, report.code))
+    ]
+
+
+def mentions_any(lines: Sequence[str], words: Sequence[str]) -> bool:
+    """Whether the source may contain one of `words` as a name or in a string literal.
+
+    Breaking a rule takes the storage package's last name or a class name in the source, so
+    a file that mentions none needs no parse. Python NFKC-normalises identifiers (a fullwidth
+    spelling is the same name), so non-ASCII lines are also searched normalised.
+    """
+    text = "".join(lines)
+    if any(word in text for word in words):
+        return True
+    if text.isascii():
+        return False
+    normalised = "".join(
+        unicodedata.normalize("NFKC", line) for line in lines if not line.isascii()
+    )
+    return any(word in normalised for word in words)
+
+
+def check_file(path: Path, config: Config) -> list[Finding]:
+    """The findings in one file; a file that may matter but cannot be read is STG000."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return [_unreadable(path, config, f"cannot read: {exc.strerror}")]
+    # Most files never mention the storage: a byte search rules them out before decoding.
+    if data.isascii() and not any(word.encode() in data for word in config.words):
+        return []
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+        return [_unreadable(path, config, f"cannot decode: {exc}")]
+    lines = text.splitlines(keepends=True)
+    if not mentions_any(lines, config.words):
+        return []
+    try:
+        tree = ast.parse(text, filename=str(path))
+    except SyntaxError as exc:
+        return [_unreadable(path, config, f"{exc.msg} (line {exc.lineno})", exc.lineno or 1)]
+    except (ValueError, RecursionError, MemoryError) as exc:
+        reason = "nested too deeply" if not isinstance(exc, ValueError) else str(exc)
+        return [_unreadable(path, config, reason)]
+    relative = config.relative(path)
+    return [
+        Finding(
+            path=str(path),
+            line=report.line,
+            column=report.col + 1,
+            code=report.code,
+            message=report.message.partition(" ")[2],
+            source=_source(lines, report.first_line, report.last_line),
+            relative=relative,
+        )
+        for report in analyse(tree, path, lines, config)
+    ]
+
+
+def discover(paths: Iterable[Path], config: Config) -> list[Path]:
+    """The Python files named or found below `paths`, sorted and without duplicates.
+
+    Hidden folders, `__pycache__` and the configured `exclude` patterns are skipped, also
+    for files named explicitly (pre-commit names every staged file).
+    """
+    found: set[Path] = set()
+    for path in paths:
+        if config.is_excluded(path):
+            continue
+        if not path.is_dir():
+            if path.suffix in SOURCE_SUFFIXES:
+                found.add(path)
+            continue
+        for folder, subfolders, files in os.walk(path):
+            subfolders[:] = sorted(
+                name
+                for name in subfolders
+                if not name.startswith(".")
+                and name not in SKIPPED_FOLDERS
+                and not config.is_excluded(Path(folder, name))
+            )
+            for name in files:
+                file = Path(folder, name)
+                if file.suffix in SOURCE_SUFFIXES and not config.is_excluded(file):
+                    found.add(file)
+    return sorted(found)
+
+
+def check_paths(paths: Sequence[Path], config: Config) -> CheckResult:
+    """Check every file of `paths` (see `discover`)."""
+    files = discover(paths, config)
+    findings: list[Finding] = []
+    for file in files:
+        findings.extend(check_file(file, config))
+    return CheckResult(tuple(sorted(findings)), tuple(files))
+
+
+def _unreadable(path: Path, config: Config, reason: str, line: int = 1) -> Finding:
+    return Finding(
+        path=str(path),
+        line=line,
+        column=1,
+        code="STG000",
+        message=MESSAGES["STG000"].format(reason=reason).partition(" ")[2],
+        source=reason,
+        relative=config.relative(path),
+    )
+
+
+def _source(lines: Sequence[str], first: int, last: int) -> str:
+    text = " ".join("".join(lines[first - 1 : last]).split())
+    return text[:_SOURCE_LIMIT]
