@@ -130,7 +130,7 @@ def check_file(path: Path, config: Config) -> list[Finding]:
             column=report.col + 1,
             code=report.code,
             message=report.message.partition(" ")[2],
-            source=_source(lines, report.first_line, report.last_line),
+            source=_source(lines, report),
             relative=relative,
         )
         for report in analyse(tree, path, lines, config)
@@ -187,6 +187,13 @@ def _unreadable(path: Path, config: Config, reason: str, line: int = 1) -> Findi
     )
 
 
-def _source(lines: Sequence[str], first: int, last: int) -> str:
-    text = " ".join("".join(lines[first - 1 : last]).split())
+def _source(lines: Sequence[str], report: Report) -> str:
+    """The statement or call `report` is about, whitespace folded (columns are UTF-8 byte
+    offsets, as `ast` counts them)."""
+    segment = [line.encode() for line in lines[report.first_line - 1 : report.last_line]]
+    if not segment:
+        return ""
+    segment[-1] = segment[-1][: report.last_col]
+    segment[0] = segment[0][report.first_col :]
+    text = " ".join(b"".join(segment).decode(errors="replace").split())
     return text[:_SOURCE_LIMIT]

@@ -197,4 +197,4 @@ def rules_markdown() -> str:
         "`# noqa: STG00x` on any line of the statement, or with `per-file-ignores`.",
         "",
     ]
-    return "\n".join(header) + "\n".join(rule.markdown() for rule in RULES)
+    return "\n".join([*header, *(rule.markdown() for rule in RULES)])

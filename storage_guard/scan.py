@@ -24,7 +24,9 @@ class Report(NamedTuple):
     col: int
     message: str
     first_line: int
+    first_col: int
     last_line: int
+    last_col: int
 
     @property
     def code(self) -> str:
@@ -198,8 +200,19 @@ class FileScan:
         self._report(alias, message, statement)
 
     def _report(self, node: ast.alias | ast.Call, message: str, span: ast.stmt | ast.Call) -> None:
-        last = span.end_lineno if span.end_lineno is not None else span.lineno
-        self._reports.append(Report(node.lineno, node.col_offset, message, span.lineno, last))
+        end_line = span.end_lineno if span.end_lineno is not None else span.lineno
+        end_col = span.end_col_offset if span.end_col_offset is not None else span.col_offset
+        self._reports.append(
+            Report(
+                node.lineno,
+                node.col_offset,
+                message,
+                span.lineno,
+                span.col_offset,
+                end_line,
+                end_col,
+            )
+        )
 
     def _check_calls(self) -> None:
         classes = self._classes
