@@ -1,9 +1,10 @@
-"""Measure `migrate_storage.py --check` throughput on the Python standard library.
+"""Measure `storage-guard migrate --check` throughput on the Python standard library.
 
     python scripts/bench_migration.py
 
 Prints the files per second of the full check (read, decode, parse, analyse) over every
-`.py` file of `sysconfig.get_paths()["stdlib"]`, leaving out installed packages.
+`.py` file of `sysconfig.get_paths()["stdlib"]`, leaving out installed packages, with this
+repository's configuration (the layer is read statically off `src/storage`).
 """
 
 import sys
@@ -11,20 +12,25 @@ import sysconfig
 import time
 from pathlib import Path
 
-from storage_migration.files import discover, migrate_files
-from storage_migration.layer import load_layer
+from storage_guard.check import discover
+from storage_guard.config import load_config
+from storage_guard.migration import load_layer, migrate_files
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
     """Run the check over the standard library and print the rate."""
+    config = load_config(pyproject=ROOT / "pyproject.toml")
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     files = [
         path
-        for path in discover([stdlib])
-        if not {"site-packages", "dist-packages"} & set(path.relative_to(stdlib).parts)
+        for path in discover([stdlib], config)
+        if path.suffix == ".py"
+        and not {"site-packages", "dist-packages"} & set(path.relative_to(stdlib).parts)
     ]
-    layer = load_layer()
     started = time.perf_counter()
+    layer = load_layer(config)
     results = migrate_files(files, layer, sys.stderr)
     elapsed = time.perf_counter() - started
     skipped = sum(1 for result in results if result.error is not None)
@@ -37,5 +43,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.exit(main())

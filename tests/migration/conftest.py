@@ -1,5 +1,5 @@
 """Fixtures for the storage migration tests: the real facade's layer, copies of the legacy
-gateway, and runners for the real scripts, flake8 and lint-imports."""
+gateway, and runners for the real `storage-guard` command, flake8 and lint-imports."""
 
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from storage_migration import StorageLayer, load_layer
+
+from storage_guard.config import load_config
+from storage_guard.migration import StorageLayer, load_layer
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "scripts"
 
 Completed = subprocess.CompletedProcess[str]
+
+PYPROJECT = """\
+[tool.storage-guard]
+package = "src.storage"
+composition-roots = ["src/main.py"]
+source-roots = ["."]
+"""
 
 FLAKE8_CONFIG = """\
 [flake8]
@@ -46,9 +54,9 @@ packages_with_private_modules =
 """
 
 
-def _run_script(name: str, *arguments: str, cwd: Path) -> Completed:
+def _run_guard(*arguments: str, cwd: Path) -> Completed:
     return subprocess.run(
-        [sys.executable, str(SCRIPTS / name), *arguments],
+        [sys.executable, "-m", "storage_guard", *arguments],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -58,6 +66,7 @@ def _run_script(name: str, *arguments: str, cwd: Path) -> Completed:
 
 def _copy_legacy_gateway(root: Path) -> Path:
     shutil.copytree(Path(__file__).parent / "fixtures" / "legacy_gateway", root)
+    (root / "pyproject.toml").write_text(PYPROJECT)
     (root / ".flake8").write_text(FLAKE8_CONFIG)
     (root / ".importlinter").write_text(IMPORTLINTER_CONFIG)
     return root
@@ -65,15 +74,15 @@ def _copy_legacy_gateway(root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def layer() -> StorageLayer:
-    """The layer read off the gateway's real facade."""
-    return load_layer()
+    """The layer read (statically) off this repository's facade, `src.storage`."""
+    return load_layer(load_config(pyproject=REPO / "pyproject.toml"))
 
 
 @pytest.fixture
-def run_script() -> Callable[..., Completed]:
-    """Run one of the repository's scripts, `(name, *arguments, cwd=folder)`, as a user
-    would: a separate process with this interpreter."""
-    return _run_script
+def guard() -> Callable[..., Completed]:
+    """Run `storage-guard` (`(*arguments, cwd=folder)`) as a user would: a separate process
+    with this interpreter, configured by the folder's `pyproject.toml`."""
+    return _run_guard
 
 
 @pytest.fixture
@@ -109,16 +118,16 @@ def lint_imports() -> Callable[[Path], Completed]:
 
 @pytest.fixture
 def legacy_gateway(tmp_path: Path) -> Path:
-    """A copy of the legacy gateway (`<copy>/src/...`) with flake8 and import-linter
-    configured for it, as a project of its own."""
+    """A copy of the legacy gateway (`<copy>/src/...`) with storage-guard, flake8 and
+    import-linter configured for it, as a project of its own."""
     return _copy_legacy_gateway(tmp_path / "gateway")
 
 
 @pytest.fixture(scope="module")
 def migrated_gateway(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the legacy gateway after `migrate_storage.py --write`, shared by the tests
+    """A copy of the legacy gateway after `storage-guard migrate --write`, shared by the tests
     of a module that only read it."""
     root = _copy_legacy_gateway(tmp_path_factory.mktemp("migrated") / "gateway")
-    completed = _run_script("migrate_storage.py", "--write", "src", cwd=root)
+    completed = _run_guard("migrate", "--write", "src", cwd=root)
     assert completed.returncode == 0, completed.stderr
     return root

@@ -1,16 +1,21 @@
-"""`migrate_storage.py` as a user runs it: modes, exit codes, output, progress."""
+"""`storage-guard migrate` as a user runs it: modes, exit codes, output, progress."""
 
 from __future__ import annotations
 
 import io
+import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from storage_migration.progress import ProgressBar
 
-RunScript = Callable[..., subprocess.CompletedProcess[str]]
+from storage_guard.migration.progress import ProgressBar
+
+from .conftest import PYPROJECT
+
+Guard = Callable[..., subprocess.CompletedProcess[str]]
 
 OLD = (
     "from ..storage.async_redis_storage import AsyncRedisStorage\n"
@@ -23,7 +28,12 @@ OLD = (
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """`src/api/show.py` written the old way, in a package tree."""
+    """`src/api/show.py` written the old way, in a package tree, with the legacy gateway's
+    storage package (its class has the twin `aget_proxy_target`)."""
+    fixture = Path(__file__).parent / "fixtures" / "legacy_gateway" / "src"
+    shutil.copytree(fixture / "storage", tmp_path / "src" / "storage")
+    (tmp_path / "src" / "main.py").write_text("")
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
     api = tmp_path / "src" / "api"
     api.mkdir(parents=True)
     (tmp_path / "src" / "__init__.py").write_text("")
@@ -32,15 +42,15 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_help_documents_the_modes_and_exit_codes(tmp_path: Path, run_script: RunScript) -> None:
-    completed = run_script("migrate_storage.py", "--help", cwd=tmp_path)
+def test_help_documents_the_modes(tmp_path: Path, guard: Guard) -> None:
+    completed = guard("migrate", "--help", cwd=tmp_path)
     assert completed.returncode == 0
-    for text in ("--write", "--check", "exit codes:", "  0  ", "  1  ", "  2  ", "  3  "):
+    for text in ("--diff", "--write", "--check"):
         assert text in completed.stdout
 
 
-def test_a_dry_run_prints_a_diff_and_changes_nothing(project: Path, run_script: RunScript) -> None:
-    completed = run_script("migrate_storage.py", "src", cwd=project)
+def test_a_dry_run_prints_a_diff_and_changes_nothing(project: Path, guard: Guard) -> None:
+    completed = guard("migrate", "src", cwd=project)
     assert completed.returncode == 0, completed.stderr
     assert "--- a/src/api/show.py\n+++ b/src/api/show.py\n" in completed.stdout
     assert "+from ..storage import UnifiedStorage\n" in completed.stdout
@@ -49,32 +59,28 @@ def test_a_dry_run_prints_a_diff_and_changes_nothing(project: Path, run_script: 
     assert (project / "src" / "api" / "show.py").read_text() == OLD
 
 
-def test_check_fails_while_changes_are_pending_then_passes(
-    project: Path, run_script: RunScript
-) -> None:
-    pending = run_script("migrate_storage.py", "--check", "src", cwd=project)
+def test_check_fails_while_changes_are_pending_then_passes(project: Path, guard: Guard) -> None:
+    pending = guard("migrate", "--check", "src", cwd=project)
     assert pending.returncode == 1
     assert pending.stdout == ""
     assert "would rewrite src/api/show.py" in pending.stderr
 
-    written = run_script("migrate_storage.py", "--write", "src", cwd=project)
+    written = guard("migrate", "--write", "src", cwd=project)
     assert written.returncode == 0, written.stderr
     assert "rewrote src/api/show.py" in written.stderr
 
-    done = run_script("migrate_storage.py", "--check", "src", cwd=project)
+    done = guard("migrate", "--check", "src", cwd=project)
     assert done.returncode == 0, done.stderr
     assert "0 files to rewrite" in done.stderr
 
 
-def test_unparsable_files_are_reported_and_left_byte_identical(
-    project: Path, run_script: RunScript
-) -> None:
+def test_unparsable_files_are_reported_and_left_byte_identical(project: Path, guard: Guard) -> None:
     broken = project / "src" / "api" / "broken.py"
     broken.write_bytes(OLD.encode() + b"def broken(:\r\n")
     undecodable = project / "src" / "api" / "latin.py"
     undecodable.write_bytes(OLD.encode() + b"NAME = '\xe9'\n")
-    completed = run_script("migrate_storage.py", "--write", "src", cwd=project)
-    assert completed.returncode == 3
+    completed = guard("migrate", "--write", "src", cwd=project)
+    assert completed.returncode == 1
     assert "src/api/broken.py: skipped: cannot parse" in completed.stderr
     assert "src/api/latin.py: skipped: cannot read" in completed.stderr
     assert broken.read_bytes() == OLD.encode() + b"def broken(:\r\n"
@@ -82,24 +88,71 @@ def test_unparsable_files_are_reported_and_left_byte_identical(
     assert "UnifiedStorage" in (project / "src" / "api" / "show.py").read_text()
 
 
-def test_manual_items_are_listed_with_file_and_line(project: Path, run_script: RunScript) -> None:
+def test_manual_items_are_listed_with_file_and_line(project: Path, guard: Guard) -> None:
     (project / "src" / "api" / "own.py").write_text(
         "from ..storage.redis_storage import RedisStorage\n\nSTORAGE = RedisStorage()\n"
     )
-    completed = run_script("migrate_storage.py", "--check", "src", cwd=project)
-    assert "src/api/own.py:3:11: manual [construction]:" in completed.stderr
+    completed = guard("migrate", "--check", "src", cwd=project)
+    assert re.search(
+        r"src/api/own.py:3:11: manual \[construction\] SGM-[0-9a-f]{8}: ", completed.stderr
+    )
     assert "1 manual item" in completed.stderr
 
 
-def test_a_missing_path_is_reported(project: Path, run_script: RunScript) -> None:
-    completed = run_script("migrate_storage.py", "--check", "nowhere.py", cwd=project)
-    assert completed.returncode == 3
-    assert "nowhere.py: skipped: cannot read" in completed.stderr
-
-
-def test_bad_arguments_exit_2(project: Path, run_script: RunScript) -> None:
-    completed = run_script("migrate_storage.py", "--write", "--check", "src", cwd=project)
+def test_a_missing_path_is_a_usage_error(project: Path, guard: Guard) -> None:
+    completed = guard("migrate", "--check", "nowhere.py", cwd=project)
     assert completed.returncode == 2
+    assert "nowhere.py" in completed.stderr
+
+
+def test_a_facade_without_the_class_is_a_configuration_error(project: Path, guard: Guard) -> None:
+    (project / "src" / "storage" / "__init__.py").write_text("from ._models import ProxyTarget\n")
+    completed = guard("migrate", "--check", "src", cwd=project)
+    assert completed.returncode == 2
+    assert "does not define or import a class 'UnifiedStorage'" in completed.stderr
+
+
+def test_the_configuration_decides_the_package(tmp_path: Path, guard: Guard) -> None:
+    """Run in another project, the codemod migrates to that project's facade, and never
+    reads this repository's."""
+    persistence = tmp_path / "acme" / "app" / "persistence"
+    persistence.mkdir(parents=True)
+    (persistence / "__init__.py").write_text(
+        "from ._db import Database\n\n__all__ = ['Database']\n"
+    )
+    (persistence / "_db.py").write_text(
+        "class Database:\n"
+        "    def fetch(self, key: str) -> str: ...\n"
+        "    async def afetch(self, key: str) -> str: ...\n"
+    )
+    (persistence / "legacy_db.py").write_text("from ._db import Database as LegacyDb\n")
+    (tmp_path / "acme" / "app" / "wiring.py").write_text("")
+    (tmp_path / "acme" / "app" / "jobs.py").write_text(
+        "from acme.app.persistence.legacy_db import LegacyDb\n\n\n"
+        "async def job(db: LegacyDb) -> str:\n"
+        "    return await db.fetch('k')\n"
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.storage-guard]\n"
+        'package = "acme.app.persistence"\n'
+        'classes = ["Database", "LegacyDb"]\n'
+        'deprecated-modules = ["legacy_db"]\n'
+        'deprecated-names = ["LegacyDb"]\n'
+        'composition-roots = ["acme/app/wiring.py"]\n'
+    )
+    completed = guard("migrate", "--write", "acme", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert (tmp_path / "acme" / "app" / "jobs.py").read_text() == (
+        "from acme.app.persistence import Database\n\n\n"
+        "async def job(db: Database) -> str:\n"
+        "    return await db.afetch('k')\n"
+    )
+
+
+def test_bad_arguments_exit_2(project: Path, guard: Guard) -> None:
+    completed = guard("migrate", "--write", "--check", "src", cwd=project)
+    assert completed.returncode == 2
+    assert completed.stdout == ""
 
 
 class Terminal(io.StringIO):

@@ -8,19 +8,23 @@ import stat
 from pathlib import Path
 
 import pytest
-from storage_migration import StorageLayer, discover, migrate_file
-from storage_migration.files import FILES_PER_WORKER, migrate_files, write_atomically
+
+from storage_guard.check import discover
+from storage_guard.migration import StorageLayer, migrate_file
+from storage_guard.migration.files import FILES_PER_WORKER, migrate_files, write_atomically
 
 OLD_IMPORT = "from src.storage.redis_storage import RedisStorage\n"
 
 
-def test_discovery_skips_hidden_folders_and_caches(tmp_path: Path) -> None:
+def test_discovery_is_the_cores_and_skips_hidden_folders_caches_and_excludes(
+    tmp_path: Path, layer: StorageLayer
+) -> None:
     for relative in ("a.py", "pkg/b.py", ".venv/c.py", "pkg/__pycache__/d.py", "notes.txt"):
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text("")
-    explicit = tmp_path / "notes.txt"
-    assert discover([tmp_path, explicit]) == sorted(
-        [tmp_path / "a.py", tmp_path / "pkg" / "b.py", explicit]
+    explicit = tmp_path / "pkg" / "b.py"
+    assert discover([tmp_path, explicit], layer.config) == sorted(
+        [tmp_path / "a.py", tmp_path / "pkg" / "b.py"]
     )
 
 
@@ -83,7 +87,7 @@ def test_unusable_files_are_skipped_with_a_reason(
 def test_many_files_run_in_parallel_with_the_same_results(
     legacy_gateway: Path, layer: StorageLayer
 ) -> None:
-    found = discover([legacy_gateway / "src"])
+    found = discover([legacy_gateway / "src"], layer.config)
     paths = found * (2 * FILES_PER_WORKER // len(found) + 1)
 
     parallel = migrate_files(paths, layer, io.StringIO())

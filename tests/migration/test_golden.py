@@ -9,17 +9,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from storage_migration import ManualItem, ModulePath, StorageLayer, migrate_source
+
+from storage_guard.migration import ManualItem, SourceFile, StorageLayer, migrate_source
+from storage_guard.modules import ModulePath
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 CASES = sorted(path.name.removesuffix(".before.py") for path in GOLDEN.glob("*.before.py"))
 UNCHANGED = {"already_migrated", "dynamic_import", "unresolvable_relative"}
 
 
-def module_of(source: str) -> ModulePath:
+def where(source: str, layer: StorageLayer) -> SourceFile:
+    """The file the case pretends to be, below this repository's root."""
     header = source.splitlines()[0]
     assert header.startswith("# module: "), "a golden case names its module first"
-    return ModulePath(header.removeprefix("# module: "))
+    name = header.removeprefix("# module: ")
+    relative = name.replace(".", "/") + ".py"
+    return SourceFile(
+        ModulePath(name),
+        relative,
+        composition_root=layer.config.root / relative in layer.config.composition_roots,
+    )
 
 
 def expected_manual(case: str) -> list[str]:
@@ -42,7 +51,7 @@ def test_there_are_cases_for_every_form() -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_before_becomes_after(case: str, layer: StorageLayer) -> None:
     before = read(case, "before")
-    migration = migrate_source(before, module_of(before), layer)
+    migration = migrate_source(before, where(before, layer), layer)
     assert migration.migrated == read(case, "after")
     assert listed(migration.manual) == expected_manual(case)
     assert migration.changed is (case not in UNCHANGED)
@@ -51,6 +60,6 @@ def test_before_becomes_after(case: str, layer: StorageLayer) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_after_is_left_alone(case: str, layer: StorageLayer) -> None:
     after = read(case, "after")
-    migration = migrate_source(after, module_of(after), layer)
+    migration = migrate_source(after, where(after, layer), layer)
     assert not migration.changed
     assert listed(migration.manual) == expected_manual(case)

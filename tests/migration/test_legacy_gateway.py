@@ -35,11 +35,11 @@ def test_the_legacy_tree_breaks_the_rules_before(
 
 def test_after_the_migration_only_the_listed_manual_work_is_left(
     legacy_gateway: Path,
-    run_script: Callable[..., Completed],
+    guard: Callable[..., Completed],
     flake8_stg: Callable[[Path], list[str]],
     lint_imports: Callable[[Path], Completed],
 ) -> None:
-    migrated = run_script("migrate_storage.py", "--write", "src", cwd=legacy_gateway)
+    migrated = guard("migrate", "--write", "src", cwd=legacy_gateway)
     assert migrated.returncode == 0, migrated.stderr
     assert "15 files rewritten, 2 manual items, 0 files skipped" in migrated.stderr
     assert manual_items(migrated.stderr) == EXPECTED_MANUAL
@@ -49,7 +49,7 @@ def test_after_the_migration_only_the_listed_manual_work_is_left(
     assert linted.returncode == 0, linted.stdout
     assert "Contracts: 2 kept, 0 broken." in linted.stdout
 
-    again = run_script("migrate_storage.py", "--check", "src", cwd=legacy_gateway)
+    again = guard("migrate", "--check", "src", cwd=legacy_gateway)
     assert again.returncode == 0, again.stderr
     assert manual_items(again.stderr) == EXPECTED_MANUAL
 

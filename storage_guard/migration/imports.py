@@ -162,6 +162,8 @@ class _Planner:
     # Which aliases change
 
     def _classify(self, node: ImportNode) -> _Statement:
+        if self.analysis.is_protected(node):
+            return _Statement(node, self.analysis.location(node), is_facade_import=False)
         if isinstance(node, cst.ImportFrom):
             return self._classify_from(node)
         statement = _Statement(node, self.analysis.location(node), is_facade_import=False)
@@ -172,26 +174,30 @@ class _Planner:
                 self._follow(node, _FacadeModule(local))
             elif self.layer.is_restricted(target):
                 needed = self._follow(node, _ModuleUse(local, target))
-                if needed is not None:
+                if needed is not None and not self._shadows(node, needed):
                     statement.dropped[alias] = [(name, None) for name in sorted(needed)]
         return statement
 
     def _classify_from(self, node: cst.ImportFrom) -> _Statement:
-        module = self.analysis.module.resolve(
+        module = self.analysis.resolve(
             len(node.relative), dotted_name(node.module) if node.module else None
         )
         is_star = isinstance(node.names, cst.ImportStar)
         is_facade = module == self.layer.facade and not is_star
         statement = _Statement(node, self.analysis.location(node), is_facade_import=is_facade)
+        if module is None and self.analysis.module is None:
+            # Outside every source root a relative import names nothing we can know.
+            return statement
         if module is None:
+            assert self.analysis.module is not None
             written = "." * len(node.relative) + (
                 self.analysis.code(node.module) if node.module else ""
             )
-            if "storage" in written:
+            if any(word in written.lower() for word in self.layer.words):
                 self._manual(
                     node,
-                    f"`{written}` climbs above the top package of `{self.analysis.module.name}`: "
-                    "add the missing `__init__.py` files, or rewrite the import by hand",
+                    f"`{written}` climbs above the top package of `{self.analysis.module.name}` "
+                    "and fails at run time: check `source-roots`, or rewrite the import by hand",
                 )
             return statement
         if isinstance(node.names, cst.ImportStar):
@@ -212,7 +218,7 @@ class _Planner:
                     self._move(statement, alias, self.layer.replacement)
                 elif self.layer.is_restricted(f"{module}.{name}"):
                     needed = self._follow(node, _ModuleUse(local or name, f"{module}.{name}"))
-                    if needed is not None:
+                    if needed is not None and not self._shadows(node, needed):
                         statement.dropped[alias] = [(found, None) for found in sorted(needed)]
             elif self.layer.is_submodule(module):
                 counterpart = self.layer.counterpart(name)
@@ -229,13 +235,47 @@ class _Planner:
     def _move(self, statement: _Statement, alias: cst.ImportAlias, new: str) -> None:
         name = alias.evaluated_name
         local = alias.evaluated_alias
-        if (
-            local is None
-            and new != name
-            and self._follow(statement.node, _Rename(name, new)) is None
-        ):
-            return
+        if local is None and new != name:
+            if self._shadows(statement.node, {new}):
+                return
+            if self._follow(statement.node, _Rename(name, new)) is None:
+                return
         statement.moved[alias] = (new, None if local in (None, new) else local)
+
+    def _shadows(self, statement: ImportNode, names: Iterable[str]) -> bool:
+        """Whether a name the facade import would bind is already bound, in the statement's
+        scope, to something that is not the storage package's (reported if so)."""
+        scope = self.analysis.scope(statement)
+        assert scope is not None
+        for name in sorted(names):
+            for assignment in scope.assignments[name]:
+                if not isinstance(assignment, Assignment):
+                    continue
+                node = assignment.node
+                if isinstance(assignment, ImportAssignment) and self._imports_storage(node):
+                    continue
+                self.manual.append(
+                    self.analysis.item(
+                        statement,
+                        "shadowing",
+                        f"`{name}` is already bound at line {self._line(node)} to something "
+                        f"other than `{self.layer.facade}.{name}`: importing it from the facade "
+                        "would shadow that; rename one of them, then migrate this import",
+                    )
+                )
+                return True
+        return False
+
+    def _imports_storage(self, node: cst.CSTNode) -> bool:
+        """Whether `node` is an import statement from inside the storage package."""
+        if isinstance(node, cst.Import):
+            return all(self.layer.owns(alias.evaluated_name) for alias in node.names)
+        if isinstance(node, cst.ImportFrom):
+            module = self.analysis.resolve(
+                len(node.relative), dotted_name(node.module) if node.module else None
+            )
+            return module is not None and self.layer.owns(module)
+        return False
 
     def _manual(self, node: cst.CSTNode, message: str) -> None:
         self.manual.append(self.analysis.item(node, "import", message))
@@ -441,8 +481,9 @@ class _Planner:
         """The dots and module naming the facade: the same relative depth as `node` when it is
         relative and those dots reach the facade, else the absolute name."""
         facade = self.layer.facade
-        if isinstance(node, cst.ImportFrom) and node.relative:
-            rest = self.analysis.module.relative_name(len(node.relative), facade)
+        module = self.analysis.module
+        if isinstance(node, cst.ImportFrom) and node.relative and module is not None:
+            rest = module.relative_name(len(node.relative), facade)
             if rest is not None:
                 return node.relative, _module(rest) if rest else None
         return (), _module(facade)

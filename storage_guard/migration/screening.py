@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import ast
 
+from ..modules import ModulePath
 from .layer import StorageLayer
-from .modules import ModulePath
 
 
-def touches_storage(tree: ast.Module, module: ModulePath, layer: StorageLayer) -> bool:
+def touches_storage(tree: ast.Module, module: ModulePath | None, layer: StorageLayer) -> bool:
     """Whether `tree` imports from the storage layer, names one of its modules in a string
-    (a dynamic import), or awaits an old method name on something called storage.
+    (a dynamic import), or awaits an old method name on something named like the storage.
 
     Anything the migration rewrites or lists needs one of those.
     """
@@ -23,7 +23,7 @@ def touches_storage(tree: ast.Module, module: ModulePath, layer: StorageLayer) -
             if any(layer.owns(alias.name) for alias in node.names):
                 return True
         elif isinstance(node, ast.ImportFrom):
-            base = module.resolve(node.level, node.module)
+            base = _resolve(module, node.level, node.module)
             if base is not None and (
                 layer.owns(base) or any(layer.owns(f"{base}.{alias.name}") for alias in node.names)
             ):
@@ -42,11 +42,18 @@ def _awaits_old_method_on_storage(node: ast.Await, layer: StorageLayer) -> bool:
         return False
     if call.func.attr not in layer.method_renames:
         return False
-    return "storage" in ast.unparse(call.func.value).lower()
+    receiver = ast.unparse(call.func.value).lower()
+    return any(word in receiver for word in layer.words)
 
 
-def _names_storage_module(text: str, module: ModulePath, layer: StorageLayer) -> bool:
+def _names_storage_module(text: str, module: ModulePath | None, layer: StorageLayer) -> bool:
     """Whether `text` is a storage module's name, absolute or relative to `module`."""
     dots = len(text) - len(text.lstrip("."))
-    absolute = module.resolve(dots, text[dots:] or None) if dots else text
+    absolute = _resolve(module, dots, text[dots:] or None) if dots else text
     return absolute is not None and layer.owns(absolute)
+
+
+def _resolve(module: ModulePath | None, level: int, name: str | None) -> str | None:
+    if level == 0:
+        return name
+    return module.resolve(level, name) if module is not None else None

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..modules import ModulePath
 from .analysis import ManualItem, SourceAnalysis, dotted_name
 from .calls import StorageTypes
-from .modules import ModulePath
 
 _DYNAMIC_IMPORTS = frozenset({"importlib.import_module", "builtins.__import__"})
 
@@ -16,7 +16,10 @@ def find_manual_items(analysis: SourceAnalysis) -> list[ManualItem]:
     """The constructions and dynamic imports in the module that need a person."""
     layer = analysis.layer
     storage = StorageTypes(analysis)
-    is_root = analysis.module.name == layer.composition_root
+    is_root = analysis.where.composition_root
+    roots = ", ".join(
+        sorted(layer.config.relative(path) for path in layer.config.composition_roots)
+    )
     items: list[ManualItem] = []
     built_at: tuple[int, int] | None = None
     for call in analysis.nodes(cst.Call):
@@ -28,10 +31,10 @@ def find_manual_items(analysis: SourceAnalysis) -> list[ManualItem]:
                     analysis.item(
                         call,
                         "construction",
-                        f"`{analysis.code(call.func)}(...)` builds a storage outside the "
-                        f"composition root `{layer.composition_root}`: take a "
-                        f"`{layer.replacement}` parameter and let the composition root pass "
-                        "its instance",
+                        f"`{analysis.code(call.func)}(...)` builds a storage outside a "
+                        f"composition root ({roots}): take a `{layer.replacement}` parameter "
+                        "and let the composition root pass its instance",
+                        code="STG003",
                     )
                 )
             elif built_at is None:
@@ -43,6 +46,7 @@ def find_manual_items(analysis: SourceAnalysis) -> list[ManualItem]:
                         "construction",
                         f"a second storage in the composition root (the first is built at line "
                         f"{built_at[0]}): reuse that instance",
+                        code="STG006",
                     )
                 )
             continue
@@ -54,6 +58,7 @@ def find_manual_items(analysis: SourceAnalysis) -> list[ManualItem]:
                     "dynamic-import",
                     f"dynamic import of `{module}`: import `{layer.replacement}` (or what you "
                     f"need) from `{layer.facade}` instead",
+                    code="STG004",
                 )
             )
     return items
@@ -82,6 +87,8 @@ def _dynamically_imported(analysis: SourceAnalysis, call: cst.Call) -> str | Non
     if isinstance(package, cst.SimpleString) and isinstance(package.evaluated_value, str):
         base = package.evaluated_value
     elif isinstance(package, cst.Name) and package.value == "__package__":
+        if analysis.module is None:
+            return None
         base = analysis.module.package
     else:
         return None

@@ -2,9 +2,13 @@
 provably the storage.
 
 `AsyncRedisStorage.get_proxy_target` was a coroutine; on `UnifiedStorage` it is the blocking
-twin of `aget_proxy_target`. A receiver counts as the storage only when its type is written
-down: a parameter or attribute annotated with a storage class, a `self.x` attribute assigned
-from one, or a name bound from any of those.
+twin of `aget_proxy_target`. Only twins the target's storage class defines are renamed (see
+`layer`). A receiver counts as the storage only when its type is written down: a parameter or
+attribute annotated with a storage class, a `self.x` attribute assigned from one, or a name
+bound from any of those. An unproven receiver whose name says "storage" is listed for a
+person, unless it is provably something else: an attribute read off the storage
+(`storage.redis_client`), or a name bound from a call to something that is not storage
+(`client = redis.Redis(...)`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ def plan_calls(analysis: SourceAnalysis) -> CallPlan:
         method = call.func
         if not isinstance(method, cst.Attribute) or method.attr.value not in method_renames:
             continue
+        if analysis.is_left_alone(call):
+            continue
         old = method.attr.value
         twin = method_renames[old]
         receiver = method.value
@@ -50,7 +56,7 @@ def plan_calls(analysis: SourceAnalysis) -> CallPlan:
         proven = storage.is_storage(receiver)
         if awaited and proven:
             renames[method.attr] = method.attr.with_changes(value=twin)
-        elif awaited and "storage" in analysis.code(receiver).lower():
+        elif awaited and storage.may_be_storage(receiver):
             manual.append(
                 analysis.item(
                     call,
@@ -96,6 +102,39 @@ class StorageTypes:
         if isinstance(expression, cst.Call):
             return self.is_storage_class(expression.func, self.analysis.scope(expression.func))
         return False
+
+    def may_be_storage(self, expression: cst.BaseExpression) -> bool:
+        """Whether an unproven `expression` is named like the storage and not provably
+        something else."""
+        final = _final_name(expression)
+        if final is None or not self._named_like_storage(final):
+            return False
+        return not (isinstance(expression, cst.Name) and self._bound_to_other_calls(expression))
+
+    def _named_like_storage(self, name: str) -> bool:
+        return any(word in name.lower() for word in self.analysis.layer.words)
+
+    def _bound_to_other_calls(self, name: cst.Name) -> bool:
+        """Whether every binding of `name` is the result of calling something whose name is
+        not the storage's (`storage = redis.Redis(...)`)."""
+        access = self.analysis.access_of(name)
+        if access is None or not access.referents:
+            return False
+        for referent in access.referents:
+            target = referent.node if isinstance(referent, Assignment) else None
+            parent = self.analysis.parent(target) if target is not None else None
+            statement = (
+                self.analysis.parent(parent) if isinstance(parent, cst.AssignTarget) else None
+            )
+            if not isinstance(statement, cst.Assign):
+                return False
+            value = statement.value
+            if isinstance(value, cst.Await):
+                value = value.expression
+            callee = dotted_name(value.func) if isinstance(value, cst.Call) else None
+            if callee is None or self._named_like_storage(callee) or self.is_storage(value):
+                return False
+        return True
 
     def is_storage_class(self, expression: cst.BaseExpression, scope: Scope | None) -> bool:
         """Whether `expression`, read in `scope`, names a storage class."""
@@ -303,6 +342,20 @@ def _unpacked_attributes(target: cst.BaseExpression, receiver: str) -> list[str]
             found.append(name)
         found.extend(_unpacked_attributes(element.value, receiver))
     return found
+
+
+def _final_name(expression: cst.BaseExpression) -> str | None:
+    """The name an expression ends in: `storage` for `app.state.storage`, `redis_client` for
+    `storage.redis_client`, `get_storage` for `get_storage()`."""
+    if isinstance(expression, cst.Name):
+        return expression.value
+    if isinstance(expression, cst.Attribute):
+        return expression.attr.value
+    if isinstance(expression, cst.Call):
+        return _final_name(expression.func)
+    if isinstance(expression, cst.Subscript):
+        return _final_name(expression.value)
+    return None
 
 
 def _in_async_function(analysis: SourceAnalysis, node: cst.CSTNode) -> bool:

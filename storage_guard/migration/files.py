@@ -8,15 +8,16 @@ import os
 import stat
 import tempfile
 import tokenize
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ..modules import module_path
+from .analysis import SourceFile
 from .engine import Migration, UnparsableError, migrate_source
 from .layer import StorageLayer
-from .modules import module_path_for
 from .progress import ProgressBar
 
 # Below this many files per extra process, starting the process costs more than it saves.
@@ -33,20 +34,16 @@ class FileResult:
     error: str | None = None
 
 
-def discover(paths: Iterable[Path]) -> list[Path]:
-    """The Python files named or found below `paths`, sorted, skipping hidden folders and
-    `__pycache__` (virtualenvs, VCS data and caches hold no code of the project)."""
-    found: set[Path] = set()
-    for path in paths:
-        if not path.is_dir():
-            found.add(path)
-            continue
-        for folder, subfolders, files in os.walk(path):
-            subfolders[:] = [
-                name for name in subfolders if not name.startswith(".") and name != "__pycache__"
-            ]
-            found.update(Path(folder, name) for name in files if name.endswith(".py"))
-    return sorted(found)
+def source_file(path: Path, layer: StorageLayer) -> SourceFile:
+    """Where `path` sits in the project the layer's configuration describes."""
+    config = layer.config
+    absolute = Path(os.path.abspath(path))
+    return SourceFile(
+        module=module_path(absolute, config.source_roots),
+        relative=config.relative(absolute),
+        composition_root=absolute in config.composition_roots,
+        ignored=config.ignored_codes(absolute),
+    )
 
 
 def migrate_file(path: Path, layer: StorageLayer) -> FileResult:
@@ -59,7 +56,7 @@ def migrate_file(path: Path, layer: StorageLayer) -> FileResult:
     except (OSError, SyntaxError, UnicodeDecodeError, LookupError) as exc:
         return FileResult(path, error=f"cannot read: {exc}")
     try:
-        migration = migrate_source(text, module_path_for(path), layer)
+        migration = migrate_source(text, source_file(path, layer), layer)
     except UnparsableError as exc:
         return FileResult(path, encoding=encoding, error=f"cannot parse: {exc}")
     return FileResult(path, migration, encoding)

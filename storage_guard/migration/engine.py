@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from .analysis import ManualItem, SourceAnalysis
+from .analysis import ManualItem, SourceAnalysis, SourceFile
 from .calls import apply_calls, plan_calls
 from .imports import apply_imports, plan_imports
 from .layer import StorageLayer
 from .manual import find_manual_items
-from .modules import ModulePath
 from .screening import touches_storage
+from .suppression import is_ignored, with_ids
 
 
 class UnparsableError(Exception):
@@ -27,6 +27,7 @@ class Migration:
     original: str
     migrated: str
     manual: tuple[ManualItem, ...]
+    """With their ids, in source order; suppressed items are not among them."""
 
     @property
     def changed(self) -> bool:
@@ -34,8 +35,8 @@ class Migration:
         return self.migrated != self.original
 
 
-def migrate_source(source: str, module: ModulePath, layer: StorageLayer) -> Migration:
-    """Migrate `source`, the text of `module`, to the facade.
+def migrate_source(source: str, where: SourceFile, layer: StorageLayer) -> Migration:
+    """Migrate `source`, the text of the file `where`, to the facade.
 
     Manual items carry their position in the migrated text. The storage package itself is
     left alone: its internals are what the facade hides.
@@ -47,33 +48,46 @@ def migrate_source(source: str, module: ModulePath, layer: StorageLayer) -> Migr
         syntax = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         raise UnparsableError(_reason(exc)) from exc
-    # Every way to reach the storage layer spells "storage" (module paths, class names).
-    if layer.owns(module.name) or "storage" not in source.lower():
+    module = where.module
+    if module is not None and layer.owns(module.name):
+        return Migration(source, source, ())
+    # Every way to reach the storage layer spells one of these (module paths, class names).
+    lowered = source.lower()
+    if not any(word in lowered for word in layer.words):
         return Migration(source, source, ())
     if not touches_storage(syntax, module, layer):
         return Migration(source, source, ())
     try:
-        return _migrate_tree(cst.parse_module(source), source, module, layer)
+        return _migrate_tree(cst.parse_module(source), source, where, layer)
     except (cst.ParserSyntaxError, RecursionError) as exc:
         raise UnparsableError(_reason(exc)) from exc
 
 
 def _migrate_tree(
-    tree: cst.Module, source: str, module: ModulePath, layer: StorageLayer
+    tree: cst.Module, source: str, where: SourceFile, layer: StorageLayer
 ) -> Migration:
-    analysis = SourceAnalysis(tree, module, layer)
+    analysis = SourceAnalysis(tree, where, layer)
     imports = plan_imports(analysis)
     if imports:
-        analysis = SourceAnalysis(apply_imports(analysis.tree, imports), module, layer)
+        analysis = SourceAnalysis(apply_imports(analysis.tree, imports), where, layer)
     calls = plan_calls(analysis)
     if calls:
-        analysis = SourceAnalysis(apply_calls(analysis.tree, calls), module, layer)
+        analysis = SourceAnalysis(apply_calls(analysis.tree, calls), where, layer)
     if imports or calls:
         # Positions must be those of the migrated text.
         imports = plan_imports(analysis)
         calls = plan_calls(analysis)
-    manual = {*imports.manual, *calls.manual, *find_manual_items(analysis)}
-    return Migration(source, analysis.tree.code, tuple(sorted(manual)))
+    found = {*imports.manual, *calls.manual, *find_manual_items(analysis)}
+    manual = [
+        item
+        for item in with_ids(where.relative, found)
+        if not is_ignored(analysis.lines, item)
+        and not (
+            item.code is not None
+            and analysis.is_accepted(item.first_line, item.last_line, item.code)
+        )
+    ]
+    return Migration(source, analysis.tree.code, tuple(manual))
 
 
 def _reason(exc: BaseException) -> str:
