@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import io
+import tokenize
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import cast
@@ -69,6 +70,31 @@ def dotted_name(node: cst.CSTNode) -> str | None:
     return None
 
 
+def normalised(code: str) -> str:
+    """`code` as its tokens, without comments and layout: a reformatted spot keeps its id."""
+    try:
+        tokens = [
+            token.string
+            for token in tokenize.generate_tokens(io.StringIO(code).readline)
+            if token.type not in _LAYOUT
+        ]
+    except (tokenize.TokenError, SyntaxError):
+        return " ".join(code.split())
+    return " ".join(tokens)
+
+
+_LAYOUT = frozenset(
+    {
+        tokenize.COMMENT,
+        tokenize.NL,
+        tokenize.NEWLINE,
+        tokenize.INDENT,
+        tokenize.DEDENT,
+        tokenize.ENDMARKER,
+    }
+)
+
+
 class SourceAnalysis:
     """One version of a module's tree, its scopes, parents and positions."""
 
@@ -122,7 +148,7 @@ class SourceAnalysis:
             kind,
             message,
             code=code,
-            source=" ".join(self.code(node).split()),
+            source=normalised(self.code(node)),
             first_line=first,
             last_line=last,
         )

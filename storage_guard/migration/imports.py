@@ -174,7 +174,7 @@ class _Planner:
                 self._follow(node, _FacadeModule(local))
             elif self.layer.is_restricted(target):
                 needed = self._follow(node, _ModuleUse(local, target))
-                if needed is not None and not self._shadows(node, needed):
+                if needed is not None:
                     statement.dropped[alias] = [(name, None) for name in sorted(needed)]
         return statement
 
@@ -218,7 +218,7 @@ class _Planner:
                     self._move(statement, alias, self.layer.replacement)
                 elif self.layer.is_restricted(f"{module}.{name}"):
                     needed = self._follow(node, _ModuleUse(local or name, f"{module}.{name}"))
-                    if needed is not None and not self._shadows(node, needed):
+                    if needed is not None:
                         statement.dropped[alias] = [(found, None) for found in sorted(needed)]
             elif self.layer.is_submodule(module):
                 counterpart = self.layer.counterpart(name)
@@ -235,11 +235,12 @@ class _Planner:
     def _move(self, statement: _Statement, alias: cst.ImportAlias, new: str) -> None:
         name = alias.evaluated_name
         local = alias.evaluated_alias
-        if local is None and new != name:
-            if self._shadows(statement.node, {new}):
-                return
-            if self._follow(statement.node, _Rename(name, new)) is None:
-                return
+        if (
+            local is None
+            and new != name
+            and self._follow(statement.node, _Rename(name, new)) is None
+        ):
+            return
         statement.moved[alias] = (new, None if local in (None, new) else local)
 
     def _shadows(self, statement: ImportNode, names: Iterable[str]) -> bool:
@@ -284,7 +285,8 @@ class _Planner:
 
     def _follow(self, statement: ImportNode, binding: _Binding) -> set[str] | None:
         """Plan the edits of every use of `binding`: the facade names those uses need, or
-        `None` (and a manual item) when some use cannot be rewritten."""
+        `None` (and a manual item) when some use cannot be rewritten or a name the facade
+        import would bind is taken."""
         scope = self.analysis.scope(statement)
         assert scope is not None
         edits: dict[cst.CSTNode, cst.BaseExpression] = {}
@@ -293,6 +295,9 @@ class _Planner:
             needed = self._plan_uses(scope, statement, binding, edits, strings)
         except _BlockedError as blocked:
             self._manual(blocked.node, str(blocked))
+            return None
+        bound = {binding.new} if isinstance(binding, _Rename) else needed
+        if self._shadows(statement, bound):
             return None
         self.expressions.update(edits)
         for string in strings:
