@@ -105,12 +105,16 @@ def check_file(path: Path, config: Config) -> list[Finding]:
     except OSError as exc:
         return [_unreadable(path, config, f"cannot read: {exc.strerror}")]
     # Most files never mention the storage: a byte search rules them out before decoding.
-    if data.isascii() and not any(word.encode() in data for word in config.words):
+    mentioned = any(word.encode() in data for word in config.words)
+    if not mentioned and data.isascii():
         return []
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         text = data.decode(encoding)
     except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+        if not mentioned:
+            # Only a decoded file can spell a name in non-ASCII letters.
+            return []
         return [_unreadable(path, config, f"cannot decode: {exc}")]
     lines = text.splitlines(keepends=True)
     if not mentions_any(lines, config.words):

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import os
+import re
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Final
 
 from .modules import is_dotted_name, package_directory
@@ -81,12 +83,13 @@ class Config:
         return (self.package.rpartition(".")[2], *self.classes)
 
     def relative(self, path: str | os.PathLike[str]) -> str:
-        """`path` relative to `root`, with `/` separators (as baselines and patterns use)."""
+        """`path` relative to `root`, with `/` separators (as baselines and patterns use);
+        absolute when it is not below `root`."""
         absolute = os.path.abspath(path)
-        try:
-            return PurePosixPath(Path(absolute).relative_to(self.root)).as_posix()
-        except ValueError:
-            return PurePosixPath(absolute).as_posix()
+        prefix = os.path.join(str(self.root), "")
+        if absolute.startswith(prefix):
+            absolute = absolute[len(prefix) :]
+        return absolute.replace(os.sep, "/")
 
     def is_excluded(self, path: str | os.PathLike[str]) -> bool:
         """Whether `path` matches an `exclude` pattern (itself or one of its folders)."""
@@ -298,12 +301,18 @@ def _display(folder: Path, root: Path) -> str:
 
 
 def _matches(pattern: str, relative: str) -> bool:
-    """flake8's rule for `exclude`: the pattern matches the path, a folder of it, or its name."""
-    pattern = pattern.rstrip("/")
+    """Whether `pattern` matches the path, one of its folders (`tests/fixtures`), or the
+    name of one of them (`build`), as flake8's `exclude` does."""
+    matcher = _compiled(pattern)
     parts = relative.split("/")
-    return any(
-        fnmatch.fnmatch("/".join(parts[:end]), pattern) for end in range(1, len(parts) + 1)
-    ) or fnmatch.fnmatch(parts[-1], pattern)
+    return any(matcher("/".join(parts[:end])) for end in range(1, len(parts) + 1)) or any(
+        matcher(part) for part in parts
+    )
+
+
+@functools.cache
+def _compiled(pattern: str) -> Callable[[str], re.Match[str] | None]:
+    return re.compile(fnmatch.translate(pattern.rstrip("/"))).match
 
 
 def _read_tool_table(pyproject: Path) -> dict[str, object]:
