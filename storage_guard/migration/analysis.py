@@ -26,6 +26,7 @@ from ..scan import FileScan
 from .layer import StorageLayer
 
 _IMPORT_CODES = frozenset({"STG001", "STG002", "STG005"})
+_IMPORT_KINDS = frozenset({"import", "shadowing"})
 
 
 @dataclass(frozen=True, order=True)
@@ -138,10 +139,10 @@ class SourceAnalysis:
     def item(
         self, node: cst.CSTNode, kind: str, message: str, code: str | None = None
     ) -> ManualItem:
-        """A manual item at `node`, which the lint reports as `code` (if at all); an import
-        item takes the code its statement is reported under."""
+        """A manual item at `node`, which the lint reports as `code` (if at all); an item on
+        an import statement takes the code the statement is reported under."""
         first, last = self.statement_lines(node)
-        if code is None and kind == "import":
+        if code is None and kind in _IMPORT_KINDS:
             code = min(self.import_codes().get(first, ()), default=None)
         return ManualItem(
             *self.location(node),

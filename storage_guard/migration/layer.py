@@ -36,8 +36,6 @@ class StorageLayer:
     """What `from <facade> import ...` offers, without the deprecated names."""
     method_renames: Mapping[str, str]
     """Each method of the storage class that has an async twin, and that twin."""
-    class_file: Path
-    """Where the storage class is defined."""
 
     @property
     def facade(self) -> str:
@@ -125,7 +123,6 @@ def load_layer(config: Config) -> StorageLayer:
         config=config,
         public_names=facade.public_names() - config.deprecated_names,
         method_renames=method_renames(methods),
-        class_file=found.module.path,
     )
 
 

@@ -86,7 +86,6 @@ RECORDS = {
 def test_twins_come_from_the_class_and_its_bases_inside_the_package(tmp_path: Path) -> None:
     layer = layer_of(tmp_path, RECORDS)
     assert layer.method_renames == {"close": "aclose", "frobnicate": "afrobnicate", "get": "aget"}
-    assert layer.class_file == tmp_path / "src/storage/unified_storage.py"
     assert layer.public_names == {"ProxyTarget", "UnifiedStorage"}, "deprecated names dropped"
     assert layer.notice is None
 

@@ -94,9 +94,11 @@ def test_a_name_the_facade_import_would_shadow_is_reported(layer: StorageLayer) 
         "def make(storage: RedisStorage) -> object:\n"
         "    return storage\n"
     )
-    migrated, manual = migrate(source, layer)
-    assert migrated == source, "not rewritten"
-    assert manual == ["2: shadowing"]
+    migration = migrate_source(source, HERE, layer)
+    assert migration.migrated == source, "not rewritten"
+    assert [(item.line, item.kind, item.code) for item in migration.manual] == [
+        (2, "shadowing", "STG002")
+    ]
     defined = (
         "from src.storage import redis_storage\n"
         "\n"
