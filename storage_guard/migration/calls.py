@@ -7,8 +7,8 @@ twin of `aget_proxy_target`. Only twins the target's storage class defines are r
 attribute annotated with a storage class, a `self.x` attribute assigned from one, or a name
 bound from any of those. An unproven receiver whose name says "storage" is listed for a
 person, unless it is provably something else: an attribute read off the storage
-(`storage.redis_client`), or a name bound from a call to something that is not storage
-(`client = redis.Redis(...)`).
+(`storage.redis_client`), or a name or `self.x` attribute only ever bound from calls to
+something not named like the storage (`redis_storage = redis.Redis(...)`).
 """
 
 from __future__ import annotations
@@ -88,6 +88,8 @@ class StorageTypes:
     def __init__(self, analysis: SourceAnalysis) -> None:
         self.analysis = analysis
         self._classes: dict[cst.ClassDef, dict[str, bool]] = {}
+        # What each `self.x = ...` of a class assigns (None: annotated or unpacked).
+        self._values: dict[cst.ClassDef, dict[str, list[cst.BaseExpression | None]]] = {}
         self._visiting: set[BaseAssignment] = set()
 
     def is_storage(self, expression: cst.BaseExpression) -> bool:
@@ -109,7 +111,11 @@ class StorageTypes:
         final = _final_name(expression)
         if final is None or not self._named_like_storage(final):
             return False
-        return not (isinstance(expression, cst.Name) and self._bound_to_other_calls(expression))
+        if isinstance(expression, cst.Name):
+            return not self._bound_to_other_calls(expression)
+        if isinstance(expression, cst.Attribute) and isinstance(expression.value, cst.Name):
+            return not self._assigned_other_calls(expression.value, expression.attr.value)
+        return True
 
     def _named_like_storage(self, name: str) -> bool:
         return any(word in name.lower() for word in self.analysis.layer.words)
@@ -126,15 +132,27 @@ class StorageTypes:
             statement = (
                 self.analysis.parent(parent) if isinstance(parent, cst.AssignTarget) else None
             )
-            if not isinstance(statement, cst.Assign):
-                return False
-            value = statement.value
-            if isinstance(value, cst.Await):
-                value = value.expression
-            callee = dotted_name(value.func) if isinstance(value, cst.Call) else None
-            if callee is None or self._named_like_storage(callee) or self.is_storage(value):
+            if not isinstance(statement, cst.Assign) or not self._is_other_call(statement.value):
                 return False
         return True
+
+    def _assigned_other_calls(self, receiver: cst.Name, attribute: str) -> bool:
+        """Whether `self.<attribute>` is only ever assigned, in its class's methods, the result
+        of calling something whose name is not the storage's."""
+        owner = self._method_owner(receiver)
+        if owner is None:
+            return False
+        self.attributes(owner)
+        values = self._values[owner].get(attribute, [])
+        return bool(values) and all(
+            value is not None and self._is_other_call(value) for value in values
+        )
+
+    def _is_other_call(self, value: cst.BaseExpression) -> bool:
+        if isinstance(value, cst.Await):
+            value = value.expression
+        callee = dotted_name(value.func) if isinstance(value, cst.Call) else None
+        return callee is not None and not self._named_like_storage(callee)
 
     def is_storage_class(self, expression: cst.BaseExpression, scope: Scope | None) -> bool:
         """Whether `expression`, read in `scope`, names a storage class."""
@@ -243,6 +261,7 @@ class StorageTypes:
         if known is not None:
             return known
         self._classes[owner] = {}
+        values = self._values[owner] = {}
         declared: dict[str, list[bool]] = {}
         assigned: dict[str, list[bool]] = {}
         for statement in owner.body.body:
@@ -255,7 +274,7 @@ class StorageTypes:
             elif isinstance(statement, cst.FunctionDef):
                 first = _first_parameter(statement)
                 if first is not None and not _is_static(statement):
-                    self._scan_method(statement, first.name.value, declared, assigned)
+                    self._scan_method(statement, first.name.value, declared, assigned, values)
         result = {
             name: all(declared[name]) if name in declared else all(assigned.get(name, [False]))
             for name in {*declared, *assigned}
@@ -269,6 +288,7 @@ class StorageTypes:
         receiver: str,
         declared: dict[str, list[bool]],
         assigned: dict[str, list[bool]],
+        values: dict[str, list[cst.BaseExpression | None]],
     ) -> None:
         assignments = _Assignments()
         method.body.visit(assignments)
@@ -277,13 +297,16 @@ class StorageTypes:
                 name = _attribute_of(node.target, receiver)
                 if name is not None:
                     declared.setdefault(name, []).append(self._annotated(node.annotation))
+                    values.setdefault(name, []).append(None)
                 continue
             for target in node.targets:
                 name = _attribute_of(target.target, receiver)
                 if name is not None:
                     assigned.setdefault(name, []).append(self.is_storage(node.value))
+                    values.setdefault(name, []).append(node.value)
                 for element in _unpacked_attributes(target.target, receiver):
                     assigned.setdefault(element, []).append(False)
+                    values.setdefault(element, []).append(None)
 
 
 class _Assignments(cst.CSTVisitor):

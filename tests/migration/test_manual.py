@@ -49,6 +49,23 @@ def test_receivers_provably_not_the_storage_are_not_listed(layer: StorageLayer) 
     assert manual == ["14: unproven-call"], "only the receiver that may be the storage"
 
 
+def test_an_attribute_only_assigned_other_calls_is_not_listed(layer: StorageLayer) -> None:
+    source = (
+        "import redis.asyncio as redis\n"
+        "\n"
+        "\n"
+        "class Cache:\n"
+        "    def __init__(self, url: str, make_storage) -> None:\n"
+        "        self.redis_storage = redis.Redis.from_url(url)\n"
+        "        self.storage = make_storage()\n"
+        "\n"
+        "    async def run(self, key: str) -> object:\n"
+        "        await self.redis_storage.get(key)\n"
+        "        return await self.storage.get(key)\n"
+    )
+    assert migrate(source, layer)[1] == ["11: unproven-call"]
+
+
 def test_a_receiver_bound_from_a_storage_named_call_stays_listed(layer: StorageLayer) -> None:
     source = (
         "async def run(get_storage, key: str) -> object:\n"
