@@ -18,11 +18,11 @@ from flake8.options.manager import OptionManager
 
 from storage_guard.check import analyse, mentions_any
 from storage_guard.config import Config, ConfigError, load_config
+from storage_guard.exits import EXIT_USAGE
 
 # flake8 option -> configuration key; paths go through flake8's `normalize_paths`.
 _LIST_OPTIONS = ("classes", "deprecated-modules", "deprecated-names")
 _PATH_OPTIONS = ("composition-roots", "source-roots")
-EXIT_CONFIG_ERROR = 2
 
 
 class StorageChecker:
@@ -85,7 +85,7 @@ class StorageChecker:
             cls.config = config_from_options(options)
         except ConfigError as exc:
             print(f"flake8-storage-plugin: {exc}", file=sys.stderr)
-            raise SystemExit(EXIT_CONFIG_ERROR) from None
+            raise SystemExit(EXIT_USAGE) from None
         cls.noqa = not getattr(options, "disable_noqa", False)
 
     def run(self) -> Iterator[tuple[int, int, str, type[StorageChecker]]]:

@@ -1,9 +1,9 @@
-"""Benchmark the STG flake8 plugin on the standard library of the running interpreter.
+"""Benchmark the STG rules on the standard library of the running interpreter.
 
-Two measurements, in one process, in CPU time (`time.process_time`, so that other
-processes on the machine cost less noise). Within a repeat every file is handled by all
-sides back to back, in an order that rotates from file to file and repeat to repeat, so
-load changes hit every side alike. A side's figure is the sum over files of the file's
+Three measurements, in one process run. The first two in CPU time (`time.process_time`,
+so that other processes on the machine cost less noise). Within a repeat every file is
+handled by all sides back to back, in an order that rotates from file to file and repeat
+to repeat, so load changes hit every side alike. A side's figure is the sum over files of the file's
 median over the repeats; the flake8 overhead sums each file's median paired difference
 (with minus without, run back to back), which a busy machine's outliers move far less
 than a difference of totals.
@@ -19,12 +19,17 @@ than a difference of totals.
    of the options, and the "without" side drops STG from the loaded checkers. Each side
    runs flake8's own `FileChecker` per file: reading, tokenising, parsing and every plugin;
    reporting is left out. Target: STG adds at most 2%.
+3. Whole commands, wall time, alternating: `storage-guard check` against ruff's banned-api
+   rule (`ruff check --no-cache --select TID251`), configured to ban the same modules and
+   names, on the same files (the stdlib plus a few files that break every rule). Target:
+   storage-guard / ruff <= 1.0. Its findings must equal those of flake8's STG run on the
+   same files (STG000 aside: flake8 reports unparsable files as E902/E999 itself).
 
 Site-packages below the stdlib directory are not the standard library and are left out;
 files that do not parse (test data with deliberate syntax errors) are skipped.
 
-    python scripts/bench_lint.py            # every stdlib file, 60 for flake8: 2-3 minutes
-    python scripts/bench_lint.py --quick    # a tenth of them, 20 for flake8: about 20 seconds
+    python scripts/bench_lint.py            # every stdlib file, 60 for flake8: 3-4 minutes
+    python scripts/bench_lint.py --quick    # a tenth of them, 20 for flake8: about 40 seconds
 """
 
 from __future__ import annotations
@@ -32,9 +37,15 @@ from __future__ import annotations
 import argparse
 import ast
 import gc
+import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import sysconfig
+import tempfile
+import textwrap
 import time
 import tokenize
 from collections.abc import Callable, Sequence
@@ -45,11 +56,31 @@ from flake8.options.manager import OptionManager
 from flake8.options.parse_args import parse_args
 from flake8_tidy_imports import ImportChecker
 
-from flake8_storage_plugin import Settings, StorageChecker
+from flake8_storage_plugin import StorageChecker, config_from_options
+from storage_guard import Config
 
 NOT_STDLIB = frozenset({"site-packages", "dist-packages"})
 REPEATS = 3
+COMMAND_ROUNDS = 7
 FLAKE8_SELECT = "E,F,W,STG"
+BIN = Path(sys.executable).parent
+STORAGE = Path(__file__).resolve().parents[1] / "src" / "storage"
+
+# A project with the gateway's layout (an empty `src.storage`), and files that break rules.
+PROJECT = {
+    "src/__init__.py": "",
+    "src/storage/__init__.py": "",
+    "src/main.py": "from .storage import UnifiedStorage\nUnifiedStorage(u)\nUnifiedStorage(u)\n",
+    "src/api/views.py": """\
+        from ..storage import _keys
+        from ..storage.redis_storage import RedisStorage
+        from src.storage.unified_storage import UnifiedStorage
+        import src.storage.async_redis_storage
+        import importlib
+        importlib.import_module("src.storage._codec")
+        RedisStorage(url)
+    """,
+}
 
 # The STG rules as a tidy-imports ban list, so that I251 looks for what STG looks for.
 BANNED_MODULES = """
@@ -90,11 +121,36 @@ def load_corpus(stdlib: Path, every: int) -> tuple[list[Source], int]:
     return sources, skipped
 
 
-def stg_settings(stdlib: Path) -> Settings:
-    """The plugin's default options, with module names relative to the stdlib."""
+def write_project(root: Path, stdlib: Path) -> None:
+    """The bench project in `root`: the default configuration, the stdlib a source root."""
+    for name, content in PROJECT.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(content))
+    (root / "pyproject.toml").write_text(
+        f'[tool.storage-guard]\nsource-roots = [".", "{stdlib}"]\n'
+    )
+    # The same bans for ruff: every private and deprecated module, the deprecated names, and
+    # the storage class from its own module.
+    banned = [f"src.storage.{path.stem}" for path in sorted(STORAGE.glob("_*.py"))]
+    banned += [
+        "src.storage.async_redis_storage",
+        "src.storage.redis_storage",
+        "src.storage.unified_storage",
+        "src.storage.AsyncRedisStorage",
+        "src.storage.RedisStorage",
+    ]
+    (root / "ruff.toml").write_text(
+        "[lint.flake8-tidy-imports.banned-api]\n"
+        + "".join(f'"{name}".msg = "use the facade"\n' for name in banned)
+    )
+
+
+def stg_config(project: Path, stdlib: Path) -> Config:
+    """The plugin's configuration for the bench project, as flake8 would parse it."""
     manager = OptionManager(version="bench", plugin_versions="", parents=[], formatter_names=[])
     StorageChecker.add_options(manager)
-    return Settings.from_options(manager.parse_args([f"--storage-source-roots={stdlib}"]))
+    return config_from_options(manager.parse_args([f"--storage-source-roots={project},{stdlib}"]))
 
 
 def configure_tidy_imports() -> None:
@@ -144,14 +200,14 @@ def paired_overhead(with_: list[list[float]], without: list[list[float]]) -> flo
     return added / sum(map(statistics.median, without))
 
 
-def checker_sides(settings: Settings) -> dict[str, Side]:
+def checker_sides(config: Config) -> dict[str, Side]:
     def stg(source: Source) -> object:
         return list(
-            StorageChecker(source.tree, str(source.path), source.lines, settings=settings).run()
+            StorageChecker(source.tree, str(source.path), source.lines, config=config).run()
         )
 
     def stg_walk(source: Source) -> object:
-        return list(StorageChecker(source.tree, str(source.path), settings=settings).run())
+        return list(StorageChecker(source.tree, str(source.path), config=config).run())
 
     def i251(source: Source) -> object:
         checker = ImportChecker(source.tree)
@@ -163,9 +219,13 @@ def checker_sides(settings: Settings) -> dict[str, Side]:
     return {"stg": stg, "stg_walk": stg_walk, "i251": i251}
 
 
-def flake8_sides(stdlib: Path) -> dict[str, Side]:
+def flake8_sides(project: Path, stdlib: Path) -> dict[str, Side]:
     plugins, options = parse_args(
-        ["--isolated", f"--select={FLAKE8_SELECT}", f"--storage-source-roots={stdlib}"]
+        [
+            "--isolated",
+            f"--select={FLAKE8_SELECT}",
+            f"--storage-source-roots={project},{stdlib}",
+        ]
     )
     with_stg = plugins.checkers
     without_stg = with_stg._replace(
@@ -186,8 +246,72 @@ def flake8_sides(stdlib: Path) -> dict[str, Side]:
     return {"with": with_, "without": without}
 
 
+def wall_seconds(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def findings_of_commands(project: Path, paths: list[str]) -> tuple[set[str], set[str]]:
+    """What `storage-guard check` and flake8's STG run report, as `path:line:col: CODE`."""
+    guard = subprocess.run(
+        [str(BIN / "storage-guard"), "check", "--format", "json", *paths],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    ours = {
+        f"{os.path.abspath(project / f['path'])}:{f['line']}:{f['column']}: {f['code']}"
+        for f in json.loads(guard.stdout)["findings"]
+        if f["code"] != "STG000"
+    }
+    flake8 = subprocess.run(
+        [
+            str(BIN / "flake8"),
+            "--select=STG",
+            "--jobs=2",
+            # Not the stdlib, and pyflakes overflows the stack on some of it.
+            "--extend-exclude=site-packages,dist-packages",
+            "--format=%(path)s:%(row)d:%(col)d: %(code)s",
+            *paths,
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    theirs = {os.path.abspath(project / line) for line in flake8.stdout.splitlines()}
+    return ours, theirs
+
+
+def compare_commands(project: Path, stdlib: Path) -> None:
+    paths = [str(stdlib), "src"]
+    guard = [str(BIN / "storage-guard"), "check", *paths]
+    ruff = [str(BIN / "ruff"), "check", "--no-cache", "--select", "TID251", "--quiet", *paths]
+    times: dict[str, list[float]] = {"storage-guard": [], "ruff": []}
+    for round_ in range(COMMAND_ROUNDS):
+        order = ["storage-guard", "ruff"] if round_ % 2 == 0 else ["ruff", "storage-guard"]
+        for name in order:
+            times[name].append(wall_seconds(guard if name == "storage-guard" else ruff, project))
+    guard_s, ruff_s = (statistics.median(times[name]) for name in ("storage-guard", "ruff"))
+    print(
+        f"\nwhole commands over the stdlib + {len(PROJECT)} project files, wall time, "
+        f"median of {COMMAND_ROUNDS} alternating rounds:"
+    )
+    print(f"  storage-guard check        {guard_s:7.3f} s")
+    print(f"  ruff check --select TID251 {ruff_s:7.3f} s")
+    print(f"  storage-guard / ruff {guard_s / ruff_s:6.3f}  (target <= 1.0)")
+    ours, theirs = findings_of_commands(project, paths)
+    only_ours, only_theirs = sorted(ours - theirs), sorted(theirs - ours)
+    verdict = (
+        "identical"
+        if ours == theirs
+        else f"DIFFER: only storage-guard {only_ours}, only flake8 {only_theirs}"
+    )
+    print(f"  findings: {len(ours)} (STG001-006), flake8's STG run: {len(theirs)}, {verdict}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run both measurements and print them."""
+    """Run the three measurements and print them."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument(
         "--quick", action="store_true", help="a tenth of the files, 20 of them for flake8"
@@ -205,11 +329,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Python {sys.version.split()[0]}, stdlib at {stdlib}")
     print(f"corpus: {len(sources)} files parsed once, {nodes:,} nodes ({skipped} did not parse)")
 
-    settings = stg_settings(stdlib)
+    project = Path(tempfile.mkdtemp(prefix="bench-lint-"))
+    write_project(project, stdlib)
+    # The plugin and storage-guard read [tool.storage-guard] from the working directory.
+    os.chdir(project)
+    config = stg_config(project, stdlib)
     configure_tidy_imports()
     # The files STG walks; the pre-screen also NFKC-normalises non-ASCII lines first.
-    walked = sum(1 for s in sources if any(word in "".join(s.lines) for word in settings.words))
-    samples = interleaved(sources, checker_sides(settings))
+    walked = sum(1 for s in sources if any(word in "".join(s.lines) for word in config.words))
+    samples = interleaved(sources, checker_sides(config))
     us = {name: per_file_us(per_file) for name, per_file in samples.items()}
     print(f"\nchecker per file, CPU time, median of {REPEATS} interleaved repeats:")
     print(f"  STG as flake8 runs it       {us['stg']:9.1f} us  (walks {walked} of the files)")
@@ -219,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  STG walk / I251  {us['stg_walk'] / us['i251']:6.3f}")
 
     subset = sources[:: max(1, len(sources) // flake8_files)][:flake8_files]
-    samples = interleaved(subset, flake8_sides(stdlib))
+    samples = interleaved(subset, flake8_sides(project, stdlib))
     print(
         f"\nflake8 --select={FLAKE8_SELECT} per file on {len(subset)} files, CPU time, "
         f"median of {REPEATS} interleaved repeats:"
@@ -228,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  without STG  {per_file_us(samples['without']):10.1f} us")
     overhead = paired_overhead(samples["with"], samples["without"])
     print(f"  STG adds {overhead:+.2%}  (target <= +2%; median paired difference per file)")
+    compare_commands(project, stdlib)
+    shutil.rmtree(project)
     print(f"\n{time.perf_counter() - started:.0f}s wall time")
     return 0
 

@@ -15,12 +15,9 @@ from typing import Final, TextIO
 from .baseline import BaselineError, entries_of, load_baseline, match, write_baseline
 from .check import check_paths
 from .config import Config, ConfigError, load_config
+from .exits import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from .formats import RENDERERS, TOOL_VERSION, Outcome
 from .rules import BY_CODE, RULES, rules_markdown
-
-EXIT_OK: Final = 0
-EXIT_FINDINGS: Final = 1
-EXIT_USAGE: Final = 2
 
 EPILOG: Final = f"""\
 exit codes (every subcommand):

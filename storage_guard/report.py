@@ -46,13 +46,11 @@ from typing import Final, Literal, TextIO
 
 from .check import Finding, check_paths
 from .config import Config
+from .exits import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from .migration import LayerError, ManualItem, load_layer, migrate_files
 
 SCHEMA_VERSION: Final = 1
 
-EXIT_OK: Final = 0
-EXIT_FINDINGS: Final = 1
-EXIT_USAGE: Final = 2
 
 OutputFormat = Literal["table", "markdown", "json"]
 

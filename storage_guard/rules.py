@@ -65,7 +65,7 @@ RULES: Final = (
             at all: syntax errors are the business of your compiler and general linters.
         """),
         "from src.storage import UnifiedStorage\ndef broken(:\n",
-        "from src.storage import UnifiedStorage\ndef fixed(): ...\n",
+        "from src.storage import UnifiedStorage\n\n\ndef fixed(): ...\n",
     ),
     Rule(
         "STG001",

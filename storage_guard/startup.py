@@ -25,10 +25,7 @@ from types import FrameType, ModuleType
 from typing import Any, Final, TextIO
 
 from .config import Config
-
-EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1
-EXIT_CONFIG: Final = 2
+from .exits import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 
 _HERE: Final = Path(__file__).resolve().parent
 
@@ -87,7 +84,7 @@ def check_startup(config: Config, stdout: TextIO, stderr: TextIO) -> int:
                 error = _run(entry)
     except StartupConfigError as exc:
         print(f"check-startup: {exc}", file=stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     creations = recorder.creations
     if error is None and len(creations) == 1:
         (only,) = creations
@@ -103,7 +100,7 @@ def check_startup(config: Config, stdout: TextIO, stderr: TextIO) -> int:
         print(f"check-startup: startup created {len(creations)} storages:", file=stderr)
         for creation in creations:
             print(f"  {creation.cls} created at {creation.site}", file=stderr)
-    return EXIT_FAILED
+    return EXIT_FINDINGS
 
 
 @contextmanager

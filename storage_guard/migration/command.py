@@ -5,16 +5,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final, Literal, TextIO
+from typing import Literal, TextIO
 
 from ..check import discover
 from ..config import Config
+from ..exits import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from .files import FileResult, migrate_files, write_atomically
 from .layer import LayerError, load_layer
-
-EXIT_OK: Final = 0
-EXIT_FINDINGS: Final = 1
-EXIT_USAGE: Final = 2
 
 Mode = Literal["diff", "write", "check"]
 

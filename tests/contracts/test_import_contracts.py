@@ -94,4 +94,4 @@ def test_broken_contracts_say_what_to_do_instead(tree: Path) -> None:
     inject(tree, "src/api/async_init.py", "from ..storage.async_redis_storage import X")
     result = lint_imports(tree)
     assert "src.api.async_init -> src.storage.async_redis_storage" in result.stdout
-    assert "scripts/migrate_storage.py --write" in result.stdout
+    assert "storage-guard migrate --write" in result.stdout

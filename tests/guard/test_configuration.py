@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storage_guard.rules import RULES, rules_markdown
+from storage_guard.rules import RULES, Rule, rules_markdown
 
 from .conftest import PYPROJECT, storage_guard, write
 
@@ -141,8 +141,8 @@ def test_docs_rules_md_is_generated_from_the_rule_table() -> None:
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[rule.code for rule in RULES])
-def test_explain_prints_the_rules_section_of_the_docs(tmp_path: Path, rule: object) -> None:
-    code = getattr(rule, "code")
+def test_explain_prints_the_rules_section_of_the_docs(tmp_path: Path, rule: Rule) -> None:
+    code = rule.code
     result = storage_guard(tmp_path, "explain", code.lower())
     assert result.returncode == 0
     assert result.stdout.startswith(f"## {code} ")
