@@ -152,5 +152,6 @@ async def test_routes_learn_who_a_token_belongs_to(storage: UnifiedStorage) -> N
         {"authenticated": False, "user": "", "scopes": []},
         {"authenticated": False, "user": "", "scopes": []},
         {"authenticated": True, "user": "alice", "scopes": ["a"]},
-        {"authenticated": False, "user": "", "scopes": ["a", "b"]},
+        # A client acting for itself is authenticated as that client.
+        {"authenticated": True, "user": client_id, "scopes": ["a", "b"]},
     ]

@@ -238,11 +238,10 @@ async def test_wrong_client_secret(
         (FORM, b"grant_type"),
         (FORM, b"grant_type=%ff"),
         (FORM, "grant_type=é".encode()),
-        (FORM, b"grant_type=refresh_token&x=" + b"a" * 20_000),
         ({**FORM, "Authorization": "Basic !!!"}, b"grant_type=refresh_token"),
         ({**FORM, "Authorization": "Basic " + base64.b64encode(b"no-colon").decode()}, b"a=b"),
     ],
-    ids=range(9),
+    ids=range(8),
 )
 async def test_malformed_bodies_and_credentials(
     api: httpx.AsyncClient, headers: dict[str, str], content: bytes
