@@ -151,6 +151,7 @@ async def test_another_client_cannot_revoke(
     registered: RegisteredClient,
     issued: IssuedTokens,
 ) -> None:
+    assert issued.refresh_token is not None
     other = await storage.aregister_oauth_client("other", BOTH)
     for token in [issued.refresh_token, issued.access_token]:
         response = await api.post("/revoke", data={"token": token, **form_auth(other)})
