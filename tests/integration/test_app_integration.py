@@ -110,7 +110,7 @@ async def test_api_serves_the_mcp_endpoint(
     # The bearer token told the MCP endpoint whose session it is.
     sessions = await storage.alist_mcp_sessions("alice")
     assert [s.session_id for s in sessions] == [session["Mcp-Session-Id"]]
-    assert anonymous.status_code == 404
+    assert anonymous.status_code == 401
 
 
 def whoami_router() -> APIRouter:
