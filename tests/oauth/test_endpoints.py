@@ -348,7 +348,10 @@ async def test_metadata(api: httpx.AsyncClient) -> None:
 
 async def test_health(api: httpx.AsyncClient, storage: UnifiedStorage) -> None:
     response = await api.get("/health")
-    assert (response.status_code, response.json()) == (200, {"status": "ok", "storage": True})
+    assert (response.status_code, response.json()) == (
+        200,
+        {"status": "ok", "storage": True, "defaults": True},
+    )
 
 
 async def test_status(
@@ -396,7 +399,10 @@ async def test_storage_down(storage_registry: None) -> None:
         )
         status = await api.get("/oauth/status", headers={"Authorization": "Bearer abc"})
     await down.aclose()
-    assert (health.status_code, health.json()) == (503, {"status": "unavailable", "storage": False})
+    assert (health.status_code, health.json()) == (
+        503,
+        {"status": "unavailable", "storage": False, "defaults": None},
+    )
     assert_error(token, 503, "temporarily_unavailable")
     assert (status.status_code, status.json()) == (503, {"storage": {"healthy": False}})
 

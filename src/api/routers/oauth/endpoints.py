@@ -4,7 +4,7 @@
     POST /revoke         RFC 7009
     POST /introspect     RFC 7662
     GET  /.well-known/oauth-authorization-server    RFC 8414 metadata
-    GET  /health         liveness, with the storage's health
+    GET  /health         503 unless Redis answers and the defaults are in place
 
 These are the paths the `localhost` proxy target excludes from authentication: a client
 must be able to refresh an expired access token without a valid one. Clients authenticate
@@ -193,11 +193,31 @@ class OAuthEndpoints:
         )
 
     async def health(self) -> JSONResponse:
-        """`GET /health`: 200 while the storage answers, else 503."""
-        healthy = await self._storage.ahealth_check()
+        """`GET /health`: 200 when Redis answers and the defaults are in place, else 503
+        saying which is wrong.
+
+        Defaults found missing (Redis came back empty, someone deleted them) are written
+        again at once, so the next check passes; this one reports what was missing.
+        """
+        unavailable = {"status": "unavailable", "storage": False, "defaults": None}
+        if not await self._storage.ahealth_check():
+            return JSONResponse(unavailable, status_code=503)
+        try:
+            report = await self._storage.aensure_defaults()
+        except StorageUnavailableError:
+            return JSONResponse(unavailable, status_code=503)
+        if report.ok:
+            return JSONResponse({"status": "ok", "storage": True, "defaults": True})
         return JSONResponse(
-            {"status": "ok" if healthy else "unavailable", "storage": healthy},
-            status_code=200 if healthy else 503,
+            {
+                "status": "unavailable",
+                "storage": True,
+                "defaults": False,
+                # Written again already; a corrupt record is left for an operator.
+                "missing": list(report.missing),
+                "corrupt": list(report.corrupt),
+            },
+            status_code=503,
         )
 
 
