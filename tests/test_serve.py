@@ -125,7 +125,7 @@ def test_serve_until_a_signal(
         process.send_signal(signum)
         code = process.wait(timeout=STOP_LIMIT)
 
-    assert health.json() == {"status": "ok", "storage": True}
+    assert health.json() == {"status": "ok", "storage": True, "defaults": True}
     # The upstream's Date only: the proxy adds none of its own beside it.
     assert len(health.headers.get_list("date")) == 1
     assert metadata.status_code == 200

@@ -39,8 +39,8 @@ def build_api_app(storage: UnifiedStorage, routers: Sequence[APIRouter]) -> Fast
 
     Its startup runs `storage.ainitialize()`, which writes (and repairs) the defaults every
     process must see, such as the `localhost` target's auth exclusions. Requests with a
-    valid bearer token get its user in `request.user`; requests without pass unauthenticated
-    (each route decides what it demands).
+    valid bearer token get its client and user in `request.user` (a `TokenIdentity`);
+    requests without pass unauthenticated (each route decides what it demands).
     """
 
     @asynccontextmanager

@@ -6,7 +6,7 @@
 from ._certificate_models import AcmeAccount, Certificate, CertificateStatus
 from ._certificates import CertificateDomainConflictError
 from ._config import redact_url
-from ._defaults import API_URL, AUTH_EXCLUDED_PATHS
+from ._defaults import API_URL, AUTH_EXCLUDED_PATHS, DefaultsReport
 from ._docker_services import (
     DockerDesiredState,
     DockerService,
@@ -59,6 +59,7 @@ __all__ = [
     "CertificateDomainConflictError",
     "CertificateStatus",
     "CorruptRecordError",
+    "DefaultsReport",
     "DockerDesiredState",
     "DockerService",
     "DockerServiceExistsError",

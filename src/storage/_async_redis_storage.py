@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 
 from ._config import StorageConfig
+from ._errors import StorageError
 from ._operations import Atomic, CheckAndSet, Operation, Step
 from ._redis_errors import storage_error
 
@@ -52,7 +53,13 @@ class AsyncRedisBackend:
             try:
                 step = next(operation)
                 while True:
-                    step = operation.send(await self._execute(entry.client, step))
+                    try:
+                        reply = await self._execute(entry.client, step)
+                    except StorageError as exc:
+                        # As in the sync backend: the operation may handle it.
+                        step = operation.throw(exc)
+                    else:
+                        step = operation.send(reply)
             except StopIteration as done:
                 result: T = done.value
                 return result

@@ -10,6 +10,7 @@ from typing import Self, TypeVar
 from . import _operations as ops
 from ._async_redis_storage import AsyncRedisBackend
 from ._config import StorageConfig
+from ._defaults import DefaultsReport
 from ._errors import StorageClosedError, StorageUnavailableError, SyncCallInAsyncContextError
 from ._keys import KeySchema
 from ._redis_storage import RedisBackend
@@ -78,6 +79,19 @@ class StorageBase:
         """Async twin of `initialize()`."""
         await self._arun(ops.initialize(self._keys), auto_initialize=False)
         self._initialized = True
+
+    def ensure_defaults(self) -> DefaultsReport:
+        """Check the defaults (the `localhost` target with its auth exclusions, the default
+        routes) and write again, at once, those missing or changed; what was wrong.
+
+        A corrupt default record is reported and left untouched. Raises
+        `StorageUnavailableError` when Redis does not answer.
+        """
+        return self._run(ops.ensure_defaults(self._keys), "ensure_defaults")
+
+    async def aensure_defaults(self) -> DefaultsReport:
+        """Async twin of `ensure_defaults()`."""
+        return await self._arun(ops.ensure_defaults(self._keys))
 
     def health_check(self) -> bool:
         """Whether Redis answers a PING within the timeouts."""

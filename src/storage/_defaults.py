@@ -7,7 +7,11 @@ token. Every entry point now writes (and repairs) the same defaults through `ini
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
 from ._codec import decode_record, encode_record
+from ._errors import CorruptRecordError
 from ._models import ProxyTarget, Route, RouteTargetType
 
 LOCALHOST = "localhost"
@@ -54,6 +58,14 @@ def default_routes() -> list[Route]:
     ]
 
 
+def localhost_needs_repair(existing: ProxyTarget | None) -> bool:
+    """Whether the stored `localhost` target is missing, or lacks or differs from the
+    default auth settings."""
+    return existing is None or not (
+        existing.auth_enabled and existing.auth_excluded_paths == list(AUTH_EXCLUDED_PATHS)
+    )
+
+
 def repaired_localhost(key: str, raw: bytes | None) -> bytes | None:
     """The `localhost` record to write, or `None` when the stored one is already right.
 
@@ -62,11 +74,54 @@ def repaired_localhost(key: str, raw: bytes | None) -> bytes | None:
     `CorruptRecordError` instead of being overwritten: nothing is lost silently.
     """
     existing = decode_record(key, raw, ProxyTarget)
+    if not localhost_needs_repair(existing):
+        return None
     if existing is None:
         return encode_record(default_localhost_target())
-    wanted = list(AUTH_EXCLUDED_PATHS)
-    if existing.auth_enabled and existing.auth_excluded_paths == wanted:
-        return None
     return encode_record(
-        existing.model_copy(update={"auth_enabled": True, "auth_excluded_paths": wanted})
+        existing.model_copy(
+            update={"auth_enabled": True, "auth_excluded_paths": list(AUTH_EXCLUDED_PATHS)}
+        )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultsReport:
+    """What `ensure_defaults()` found wrong with the defaults, and what it did about it."""
+
+    missing: tuple[str, ...] = ()
+    """The defaults that were missing or changed, e.g. `"proxy target localhost"`,
+    `"auth exclusions of localhost"`, `"route oauth-token"`; all were written again."""
+    corrupt: tuple[str, ...] = ()
+    """The keys of default records that cannot be decoded; left untouched, not repaired."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether every default was in place."""
+        return not self.missing and not self.corrupt
+
+
+def defaults_report(
+    localhost_key: str,
+    raw_localhost: bytes | None,
+    route_ids: Sequence[str],
+    routes_stored: Sequence[bool],
+    indexed: Collection[str],
+) -> DefaultsReport:
+    """Compare what Redis holds with the defaults: the `localhost` record as stored, and,
+    for each default route id, whether its record exists; `indexed` is the route index."""
+    missing: list[str] = []
+    corrupt: list[str] = []
+    try:
+        localhost = decode_record(localhost_key, raw_localhost, ProxyTarget)
+    except CorruptRecordError:
+        corrupt.append(localhost_key)
+    else:
+        if localhost is None:
+            missing.append(f"proxy target {LOCALHOST}")
+        elif localhost_needs_repair(localhost):
+            missing.append(f"auth exclusions of {LOCALHOST}")
+    for route_id, stored in zip(route_ids, routes_stored, strict=True):
+        if not stored or route_id not in indexed:
+            missing.append(f"route {route_id}")
+    return DefaultsReport(tuple(missing), tuple(corrupt))

@@ -123,6 +123,7 @@ def create_mcp_session(
     client: McpClientInfo,
     protocol_version: str,
     ttl: float | timedelta,
+    oauth_client_id: str | None,
 ) -> Operation[McpSession]:
     """Open a session under a fresh id, expiring after `ttl` unless touched."""
     milliseconds = ttl_milliseconds(ttl)
@@ -131,6 +132,7 @@ def create_mcp_session(
     session = McpSession(
         session_id=new_session_id(),
         user=user,
+        oauth_client_id=oauth_client_id,
         client=client,
         protocol_version=protocol_version,
         created_at=now,
@@ -305,11 +307,13 @@ class McpRecords(StorageBase):
         client: McpClientInfo,
         protocol_version: str,
         ttl: float | timedelta,
+        oauth_client_id: str | None = None,
     ) -> McpSession:
-        """Open a session under a fresh random id for `user` (`None`: anonymous); it expires
-        after `ttl` (seconds or timedelta) unless `touch_mcp_session()` renews it."""
+        """Open a session under a fresh random id for `user` (`None`: no user) of the OAuth
+        client `oauth_client_id` (`None`: anonymous); it expires after `ttl` (seconds or
+        timedelta) unless `touch_mcp_session()` renews it."""
         return self._run(
-            create_mcp_session(self._keys, user, client, protocol_version, ttl),
+            create_mcp_session(self._keys, user, client, protocol_version, ttl, oauth_client_id),
             "create_mcp_session",
         )
 
@@ -320,9 +324,12 @@ class McpRecords(StorageBase):
         client: McpClientInfo,
         protocol_version: str,
         ttl: float | timedelta,
+        oauth_client_id: str | None = None,
     ) -> McpSession:
         """Async twin of `create_mcp_session()`."""
-        return await self._arun(create_mcp_session(self._keys, user, client, protocol_version, ttl))
+        return await self._arun(
+            create_mcp_session(self._keys, user, client, protocol_version, ttl, oauth_client_id)
+        )
 
     def get_mcp_session(self, session_id: str) -> McpSession | None:
         """The live session `session_id`, or `None`; `InvalidKeyError` for an id that no

@@ -72,7 +72,10 @@ class McpSession(BaseModel):
 
     session_id: str
     user: str | None = None
-    """The authenticated user the session belongs to; `None` for an anonymous session."""
+    """The authenticated user the session belongs to; `None` without a user."""
+    oauth_client_id: str | None = None
+    """The OAuth client whose token opened the session; `None` for an anonymous session
+    (and for the sessions stored before this field existed)."""
     client: McpClientInfo
     protocol_version: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
     created_at: datetime = Field(default_factory=_now)
@@ -87,6 +90,11 @@ class McpSession(BaseModel):
     @classmethod
     def _valid_user(cls, value: str | None) -> str | None:
         return None if value is None else validate_identifier(value, "user name")
+
+    @field_validator("oauth_client_id")
+    @classmethod
+    def _valid_oauth_client_id(cls, value: str | None) -> str | None:
+        return None if value is None else validate_identifier(value, "client id")
 
 
 class McpEvent(BaseModel):

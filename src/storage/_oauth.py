@@ -23,12 +23,17 @@ writes drop the expired ones and readers skip them. User names are hashed into t
 any printable name is a valid user without ever becoming a key part.
 
 Tokens are found by the SHA-256 of their value only. A value that cannot be a bearer token
-(empty, too long, stray characters) is unknown without a round trip.
+(empty, too long, stray characters) is unknown without a round trip. A token record that
+cannot be decoded (bad JSON, wrong fields, wrong Redis type) makes its token unknown, like a
+missing record: it is logged with its key and left untouched, and no caller sees a
+`CorruptRecordError` for a token (a 500 at the token endpoint or the proxy would be worse
+than a refused token). A corrupt client record likewise fails the client's authentication.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -36,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ._base import StorageBase
-from ._codec import decode_record, encode_record, key_text
+from ._codec import ModelT, decode_record, encode_record, key_text
 from ._errors import CorruptRecordError, InvalidKeyError
 from ._keys import KeySchema, validate_identifier
 from ._oauth_models import (
@@ -60,6 +65,8 @@ from ._oauth_models import (
     validate_user,
 )
 from ._operations import Atomic, Command, Operation, load_all, ttl_milliseconds
+
+logger = logging.getLogger(__name__)
 
 _MEMBER = re.compile(r"(access|refresh):[0-9a-f]{64}")
 
@@ -202,6 +209,31 @@ def _members(key: str, replies: Iterable[bytes]) -> list[str]:
     if not all(_MEMBER.fullmatch(member) for member in members):
         raise CorruptRecordError(key, "a member is not a token reference")
     return members
+
+
+def _ignored(exc: CorruptRecordError) -> None:
+    # The key holds a hash of the token, never the token; the message never the record.
+    logger.warning("%s; treated as absent", exc)
+
+
+def _read_record(key: str, model: type[ModelT]) -> Operation[tuple[bytes | None, ModelT | None]]:
+    """The stored bytes at `key` and their record; the record is `None` when it is absent
+    or corrupt (logged)."""
+    try:
+        raw = yield ("GET", key)
+    except CorruptRecordError as exc:  # not a string at all
+        _ignored(exc)
+        return None, None
+    return raw, _decoded(key, raw, model)
+
+
+def _decoded(key: str, raw: bytes | None, model: type[ModelT]) -> ModelT | None:
+    """`raw` decoded, or `None` when it is absent or corrupt (logged)."""
+    try:
+        return decode_record(key, raw, model)
+    except CorruptRecordError as exc:
+        _ignored(exc)
+        return None
 
 
 # Issuing
@@ -353,8 +385,7 @@ def verify_client_secret(
         key = client_key(keys, client_id)
     except InvalidKeyError:
         return None
-    raw = yield ("GET", key)
-    client = decode_record(key, raw, OAuthClient)
+    _, client = yield from _read_record(key, OAuthClient)
     if client is None or not secret_matches(secret, client.secret_hash):
         return None
     return client
@@ -365,8 +396,7 @@ def get_access_token(keys: KeySchema, token: str) -> Operation[AccessTokenRecord
     if not plausible_token(token):
         return None
     key = member_key(keys, token_member("access", token))
-    raw = yield ("GET", key)
-    record = decode_record(key, raw, AccessTokenRecord)
+    _, record = yield from _read_record(key, AccessTokenRecord)
     if record is None or record.expired(_now()):
         return None
     return record
@@ -377,10 +407,11 @@ def _read_token(
 ) -> Operation[tuple[AccessTokenRecord | None, RefreshTokenRecord | None]]:
     access_key = member_key(keys, token_member("access", token))
     refresh_key = member_key(keys, token_member("refresh", token))
+    # MGET answers nil for a key of another type: such a record counts as absent too.
     raw_access, raw_refresh = yield ("MGET", access_key, refresh_key)
     return (
-        decode_record(access_key, raw_access, AccessTokenRecord),
-        decode_record(refresh_key, raw_refresh, RefreshTokenRecord),
+        _decoded(access_key, raw_access, AccessTokenRecord),
+        _decoded(refresh_key, raw_refresh, RefreshTokenRecord),
     )
 
 
@@ -428,8 +459,7 @@ def rotate_refresh_token(
     member = token_member("refresh", token)
     key = member_key(keys, member)
     while True:
-        raw = yield ("GET", key)
-        record = decode_record(key, raw, RefreshTokenRecord)
+        raw, record = yield from _read_record(key, RefreshTokenRecord)
         now = _now()
         if record is None or record.expired(now):
             raise InvalidGrantError("the refresh token is unknown, expired or revoked")

@@ -13,8 +13,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeAlias, TypeVar
 
-from ._codec import ModelT, decode_record, encode_record
-from ._defaults import LOCALHOST, default_routes, repaired_localhost
+from ._codec import ModelT, decode_record, encode_record, key_text
+from ._defaults import (
+    LOCALHOST,
+    DefaultsReport,
+    default_routes,
+    defaults_report,
+    repaired_localhost,
+)
 from ._keys import KeySchema
 
 T = TypeVar("T")
@@ -85,12 +91,16 @@ def ping() -> Operation[bool]:
     return bool(reply)
 
 
-def initialize(keys: KeySchema) -> Operation[None]:
-    """Verify the connection and write the defaults every process must see."""
-    yield ("PING",)
-    yield CheckAndSet(
-        keys.proxy(LOCALHOST), lambda raw: repaired_localhost(keys.proxy(LOCALHOST), raw)
-    )
+def write_localhost(keys: KeySchema) -> Operation[bytes | None]:
+    """Create or repair the `localhost` target (see `repaired_localhost`); what was written,
+    or `None` when it was right already."""
+    key = keys.proxy(LOCALHOST)
+    written: bytes | None = yield CheckAndSet(key, lambda raw: repaired_localhost(key, raw))
+    return written
+
+
+def write_default_routes(keys: KeySchema) -> Operation[None]:
+    """Write the default routes that are missing, and index them all."""
     # NX: a route an operator changed is theirs; only missing defaults are written.
     routes = default_routes()
     yield Atomic(
@@ -99,6 +109,39 @@ def initialize(keys: KeySchema) -> Operation[None]:
             ("SADD", keys.route_index(), *(route.route_id for route in routes)),
         )
     )
+
+
+def initialize(keys: KeySchema) -> Operation[None]:
+    """Verify the connection and write the defaults every process must see."""
+    yield ("PING",)
+    yield from write_localhost(keys)
+    yield from write_default_routes(keys)
+
+
+def ensure_defaults(keys: KeySchema) -> Operation[DefaultsReport]:
+    """Check the defaults, and write again those that are missing or changed."""
+    localhost_key = keys.proxy(LOCALHOST)
+    raw_localhost = yield ("GET", localhost_key)
+    route_ids = [route.route_id for route in default_routes()]
+    *stored, indexed = yield Atomic(
+        (
+            *(("EXISTS", keys.route(route_id)) for route_id in route_ids),
+            ("SMEMBERS", keys.route_index()),
+        )
+    )
+    report = defaults_report(
+        localhost_key,
+        raw_localhost,
+        route_ids,
+        [bool(exists) for exists in stored],
+        {key_text(member) for member in indexed},
+    )
+    if report.missing:
+        # A corrupt `localhost` record stays as it is, for an operator to look at.
+        if not report.corrupt:
+            yield from write_localhost(keys)
+        yield from write_default_routes(keys)
+    return report
 
 
 def updated_record(

@@ -7,10 +7,18 @@ from typing import Any
 
 from ._base import StorageBase
 from ._codec import decode_record, encode_record
+from ._defaults import LOCALHOST, localhost_needs_repair
 from ._errors import InvalidKeyError
 from ._keys import KeySchema, validate_hostname
 from ._models import ProxyTarget
-from ._operations import CheckAndSet, Operation, load_all, updated_record
+from ._operations import (
+    CheckAndSet,
+    Operation,
+    load_all,
+    updated_record,
+    write_default_routes,
+    write_localhost,
+)
 
 
 def store_proxy_target(keys: KeySchema, target: ProxyTarget) -> Operation[None]:
@@ -19,10 +27,20 @@ def store_proxy_target(keys: KeySchema, target: ProxyTarget) -> Operation[None]:
 
 
 def get_proxy_target(keys: KeySchema, hostname: str) -> Operation[ProxyTarget | None]:
-    """Read one proxy target."""
+    """Read one proxy target; the `localhost` target is healed when found missing or
+    changed (see `ProxyTargetRecords.get_proxy_target`)."""
     key = keys.proxy(hostname)
     raw = yield ("GET", key)
-    return decode_record(key, raw, ProxyTarget)
+    target = decode_record(key, raw, ProxyTarget)
+    if key == keys.proxy(LOCALHOST) and localhost_needs_repair(target):
+        # Redis came back empty, or someone deleted or changed the record: sign-in would be
+        # gone until a restart. Checked on the reply read anyway: no round trip when right.
+        written = yield from write_localhost(keys)
+        yield from write_default_routes(keys)
+        if written is None:  # another process repaired it meanwhile
+            written = yield ("GET", key)
+        target = decode_record(key, written, ProxyTarget)
+    return target
 
 
 def list_proxy_targets(keys: KeySchema) -> Operation[list[ProxyTarget]]:
@@ -62,7 +80,12 @@ class ProxyTargetRecords(StorageBase):
         await self._arun(store_proxy_target(self._keys, target))
 
     def get_proxy_target(self, hostname: str) -> ProxyTarget | None:
-        """The proxy target of `hostname` (case-insensitive), or `None`."""
+        """The proxy target of `hostname` (case-insensitive), or `None`.
+
+        `localhost` is never `None`: found missing, or without the default auth settings,
+        it is written again at once with the default routes, as `initialize()` does (a
+        corrupt record raises `CorruptRecordError` and is left alone).
+        """
         return self._run(get_proxy_target(self._keys, hostname), "get_proxy_target")
 
     async def aget_proxy_target(self, hostname: str) -> ProxyTarget | None:

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError, WatchError
 from redis.retry import Retry
 
 from ._config import StorageConfig
+from ._errors import StorageError
 from ._operations import Atomic, CheckAndSet, Operation, Step
 from ._redis_errors import storage_error
 
@@ -42,7 +43,13 @@ class RedisBackend:
         try:
             step = next(operation)
             while True:
-                step = operation.send(self._execute(step))
+                try:
+                    reply = self._execute(step)
+                except StorageError as exc:
+                    # Into the operation, which may know better (a corrupt token is no token).
+                    step = operation.throw(exc)
+                else:
+                    step = operation.send(reply)
         except StopIteration as done:
             result: T = done.value
             return result

@@ -110,7 +110,7 @@ async def test_api_serves_the_mcp_endpoint(
     # The bearer token told the MCP endpoint whose session it is.
     sessions = await storage.alist_mcp_sessions("alice")
     assert [s.session_id for s in sessions] == [session["Mcp-Session-Id"]]
-    assert anonymous.status_code == 404
+    assert anonymous.status_code == 401
 
 
 def whoami_router() -> APIRouter:
@@ -152,5 +152,6 @@ async def test_routes_learn_who_a_token_belongs_to(storage: UnifiedStorage) -> N
         {"authenticated": False, "user": "", "scopes": []},
         {"authenticated": False, "user": "", "scopes": []},
         {"authenticated": True, "user": "alice", "scopes": ["a"]},
-        {"authenticated": False, "user": "", "scopes": ["a", "b"]},
+        # A client acting for itself is authenticated as that client.
+        {"authenticated": True, "user": client_id, "scopes": ["a", "b"]},
     ]

@@ -132,7 +132,10 @@ async def test_excluded_paths_reach_the_api(
     gateway: httpx.AsyncClient, proxy_server: LoopbackServer
 ) -> None:
     health = await raw_request(proxy_server.port, b"GET /health HTTP/1.1", b"Host: localhost")
-    assert (health.status, json.loads(health.body)) == (200, {"status": "ok", "storage": True})
+    assert (health.status, json.loads(health.body)) == (
+        200,
+        {"status": "ok", "storage": True, "defaults": True},
+    )
     # The API itself answers: only POST is routed at /token.
     token = await raw_request(proxy_server.port, b"GET /token HTTP/1.1", b"Host: localhost")
     assert token.status == 405

@@ -10,38 +10,56 @@ import httpx
 import pytest
 import redis
 from fastapi import FastAPI
-from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
+from starlette.authentication import AuthCredentials, AuthenticationBackend
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 
-from src.api.routers.mcp import McpToolServer, SessionManager, create_mcp_router
+from src.api.identity import TokenIdentity
+from src.api.routers.mcp import McpLimits, McpToolServer, SessionManager, create_mcp_router
 from src.storage import UnifiedStorage
 
+CLIENT_HEADER = "X-Test-Client"
 USER_HEADER = "X-Test-User"
+TEST_CLIENT = "test-oauth-client"
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
 class HeaderAuthentication(AuthenticationBackend):
-    """Authenticates the user named in `X-Test-User`: a stand-in for the gateway's OAuth."""
+    """Authenticates as the OAuth client in `X-Test-Client`, for the user in `X-Test-User`
+    (none without it): a stand-in for the gateway's bearer tokens. A request with neither
+    header is anonymous."""
 
-    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, SimpleUser] | None:
-        name = conn.headers.get(USER_HEADER)
-        return None if name is None else (AuthCredentials(["authenticated"]), SimpleUser(name))
+    async def authenticate(
+        self, conn: HTTPConnection
+    ) -> tuple[AuthCredentials, TokenIdentity] | None:
+        client_id = conn.headers.get(CLIENT_HEADER)
+        if client_id is None:
+            return None
+        return AuthCredentials([]), TokenIdentity(client_id, conn.headers.get(USER_HEADER))
 
 
 @pytest.fixture
 async def make_client(storage: UnifiedStorage) -> AsyncIterator[MakeClient]:
-    """`await make_client(ttl=..., authenticated=...)`: a client of a fresh app on `storage`."""
+    """`await make_client(ttl=..., authenticated=..., limits=...)`: a client of a fresh app
+    on `storage`; an authenticated one sends `X-Test-Client: test-oauth-client` unless a
+    request says otherwise."""
     clients: list[httpx.AsyncClient] = []
 
     async def make(
-        ttl: timedelta = timedelta(minutes=1), authenticated: bool = False
+        ttl: timedelta = timedelta(minutes=1),
+        authenticated: bool = True,
+        limits: McpLimits | None = None,
     ) -> httpx.AsyncClient:
         app = FastAPI()
-        app.include_router(create_mcp_router(SessionManager(storage, ttl), McpToolServer(storage)))
-        if authenticated:
-            app.add_middleware(AuthenticationMiddleware, backend=HeaderAuthentication())
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gateway")
+        app.include_router(
+            create_mcp_router(SessionManager(storage, ttl), McpToolServer(storage), limits)
+        )
+        app.add_middleware(AuthenticationMiddleware, backend=HeaderAuthentication())
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app),
+            base_url="http://gateway",
+            headers={CLIENT_HEADER: TEST_CLIENT} if authenticated else {},
+        )
         clients.append(client)
         return client
 
@@ -52,7 +70,8 @@ async def make_client(storage: UnifiedStorage) -> AsyncIterator[MakeClient]:
 
 @pytest.fixture
 async def client(make_client: MakeClient) -> httpx.AsyncClient:
-    """A client of the app with a one-minute session TTL and no authentication."""
+    """A client of the app with a one-minute session TTL, authenticated as the OAuth client
+    `test-oauth-client` acting for itself (no user)."""
     return await make_client()
 
 

@@ -7,15 +7,17 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from src.api.identity import TokenIdentity
 from src.api.routers.mcp import EventPublisher, SessionManager
 from src.storage import InvalidKeyError, McpClientInfo, McpSession, UnifiedStorage
 
 Snapshot = Callable[[], dict[bytes, object]]
 CLIENT = McpClientInfo(name="test-client", version="1.0")
+CLI = TokenIdentity("cli", None)
 
 
 async def open_session(storage: UnifiedStorage) -> McpSession:
-    return await SessionManager(storage).create(None, CLIENT, "2025-06-18")
+    return await SessionManager(storage).create(CLI, CLIENT, "2025-06-18")
 
 
 @pytest.mark.parametrize("max_events", [0, -1, True, 1.5])
@@ -63,14 +65,14 @@ async def test_ending_the_session_drops_its_events(
     session = await open_session(storage)
     events = EventPublisher(storage)
     await events.publish(session.session_id, "n/1")
-    assert await SessionManager(storage).end(session.session_id, None) is True
+    assert await SessionManager(storage).end(session.session_id, CLI) is True
     assert raw.exists(f"{namespace}:{{mcp}}:events:{session.session_id}") == 0
     assert await events.read(session.session_id) == []
 
 
 async def test_unknown_session(storage: UnifiedStorage, snapshot: Snapshot) -> None:
     session = await open_session(storage)
-    await SessionManager(storage).end(session.session_id, None)
+    await SessionManager(storage).end(session.session_id, CLI)
     before = snapshot()
     assert await EventPublisher(storage).publish(session.session_id, "n/1") is None
     assert snapshot() == before

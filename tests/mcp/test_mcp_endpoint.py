@@ -475,15 +475,24 @@ async def test_session_record_of_the_wrong_type(
     assert raw.lrange(key, 0, -1) == [b"intruder"]
 
 
-async def test_sessions_belong_to_their_user(
+async def test_sessions_belong_to_their_client_and_user(
     make_client: MakeClient, open_session: OpenSession, rpc: Rpc, storage: UnifiedStorage
 ) -> None:
-    client = await make_client(authenticated=True)
+    client = await make_client()
     session_id = await open_session(client, **{"X-Test-User": "alice"})
     [session] = await storage.alist_mcp_sessions("alice")
-    assert (session.session_id, session.user) == (session_id, "alice")
+    assert (session.session_id, session.oauth_client_id, session.user) == (
+        session_id,
+        "test-oauth-client",
+        "alice",
+    )
 
-    for headers in [{"X-Test-User": "bob"}, {}]:
+    others = [
+        {"X-Test-User": "bob"},
+        {},  # the same client, acting for itself
+        {"X-Test-Client": "other-client", "X-Test-User": "alice"},
+    ]
+    for headers in others:
         assert_error(await rpc(client, session_id, "ping", **headers), 404, -32001, 7)
         response = await client.delete("/mcp", headers={"Mcp-Session-Id": session_id, **headers})
         assert_error(response, 404, -32001, None)
@@ -496,10 +505,40 @@ async def test_sessions_belong_to_their_user(
     assert await storage.alist_mcp_sessions() == []
 
 
-async def test_anonymous_sessions_are_not_open_to_users(
-    make_client: MakeClient, open_session: OpenSession, rpc: Rpc
+async def test_a_session_without_a_user_is_only_its_clients(
+    client: httpx.AsyncClient, open_session: OpenSession, rpc: Rpc, storage: UnifiedStorage
 ) -> None:
-    client = await make_client(authenticated=True)
+    # A client_credentials token: the client acts for itself.
     session_id = await open_session(client)
-    assert_error(await rpc(client, session_id, "ping", **{"X-Test-User": "alice"}), 404, -32001, 7)
+    [session] = await storage.alist_mcp_sessions()
+    assert (session.oauth_client_id, session.user) == ("test-oauth-client", None)
+    for headers in [{"X-Test-User": "alice"}, {"X-Test-Client": "other-client"}]:
+        assert_error(await rpc(client, session_id, "ping", **headers), 404, -32001, 7)
+        response = await client.delete("/mcp", headers={"Mcp-Session-Id": session_id, **headers})
+        assert_error(response, 404, -32001, None)
     assert (await rpc(client, session_id, "ping")).status_code == 200
+
+
+async def test_an_anonymous_caller_is_refused(
+    client: httpx.AsyncClient,
+    make_client: MakeClient,
+    open_session: OpenSession,
+    initialize_message: dict[str, Any],
+    rpc: Rpc,
+    snapshot: Snapshot,
+    storage: UnifiedStorage,
+) -> None:
+    session_id = await open_session(client)
+    anonymous = await make_client(authenticated=False)
+    before = snapshot()
+    answers = [
+        await anonymous.post("/mcp", json=initialize_message),
+        await rpc(anonymous, session_id, "tools/call", {"name": "list_proxies"}),
+        await anonymous.delete("/mcp", headers={"Mcp-Session-Id": session_id}),
+    ]
+    for response in answers:
+        message = assert_error(response, 401, -32600, None)
+        assert message == "Unauthorized: a valid bearer access token is required"
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert snapshot() == before
+    assert await storage.aget_mcp_session(session_id) is not None

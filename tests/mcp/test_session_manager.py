@@ -9,11 +9,14 @@ from datetime import timedelta
 import pytest
 import redis
 
+from src.api.identity import TokenIdentity
 from src.api.routers.mcp import SessionManager
 from src.storage import McpClientInfo, UnifiedStorage
 
 Snapshot = Callable[[], dict[bytes, object]]
 CLIENT = McpClientInfo(name="test-client", version="1.0")
+ALICE = TokenIdentity("cli", "alice")
+CLI = TokenIdentity("cli", None)
 
 
 def session_key(namespace: str, session_id: str) -> str:
@@ -30,8 +33,9 @@ async def test_create_validate_end(
     storage: UnifiedStorage, raw: redis.Redis, namespace: str
 ) -> None:
     sessions = SessionManager(storage, timedelta(seconds=30))
-    session = await sessions.create("alice", CLIENT, "2025-03-26")
-    assert (session.user, session.client, session.protocol_version) == (
+    session = await sessions.create(ALICE, CLIENT, "2025-03-26")
+    assert (session.oauth_client_id, session.user, session.client, session.protocol_version) == (
+        "cli",
         "alice",
         CLIENT,
         "2025-03-26",
@@ -39,7 +43,7 @@ async def test_create_validate_end(
     assert 29_000 < raw.pttl(session_key(namespace, session.session_id)) <= 30_000
 
     raw.pexpire(session_key(namespace, session.session_id), 1_000)
-    validated = await sessions.validate(session.session_id, "alice")
+    validated = await sessions.validate(session.session_id, ALICE)
     assert validated is not None
     assert validated.session_id == session.session_id
     assert validated.last_seen_at > session.last_seen_at
@@ -47,18 +51,22 @@ async def test_create_validate_end(
 
     assert await sessions.list() == [validated]
     assert await sessions.list("alice") == [validated]
-    assert await sessions.end(session.session_id, "alice") is True
-    assert await sessions.end(session.session_id, "alice") is False
-    assert await sessions.validate(session.session_id, "alice") is None
+    assert await sessions.end(session.session_id, ALICE) is True
+    assert await sessions.end(session.session_id, ALICE) is False
+    assert await sessions.validate(session.session_id, ALICE) is None
     assert await sessions.list() == []
 
 
-@pytest.mark.parametrize("presented_by", ["bob", None])
-async def test_another_users_session_is_unknown(
-    storage: UnifiedStorage, raw: redis.Redis, namespace: str, presented_by: str | None
+@pytest.mark.parametrize(
+    "presented_by",
+    [TokenIdentity("cli", "bob"), TokenIdentity("cli", None), TokenIdentity("other", "alice")],
+    ids=repr,
+)
+async def test_another_identitys_session_is_unknown(
+    storage: UnifiedStorage, raw: redis.Redis, namespace: str, presented_by: TokenIdentity
 ) -> None:
     sessions = SessionManager(storage)
-    session = await sessions.create("alice", CLIENT, "2025-06-18")
+    session = await sessions.create(ALICE, CLIENT, "2025-06-18")
     raw.pexpire(session_key(namespace, session.session_id), 5_000)
     assert await sessions.validate(session.session_id, presented_by) is None
     assert await sessions.end(session.session_id, presented_by) is False
@@ -85,19 +93,19 @@ async def test_hostile_session_ids_are_unknown(
     storage: UnifiedStorage, snapshot: Snapshot, session_id: str
 ) -> None:
     sessions = SessionManager(storage)
-    await sessions.create(None, CLIENT, "2025-06-18")
+    await sessions.create(CLI, CLIENT, "2025-06-18")
     before = snapshot()
-    assert await sessions.validate(session_id, None) is None
-    assert await sessions.end(session_id, None) is False
+    assert await sessions.validate(session_id, CLI) is None
+    assert await sessions.end(session_id, CLI) is False
     assert snapshot() == before
 
 
 async def test_prune_expired(storage: UnifiedStorage, raw: redis.Redis, namespace: str) -> None:
     short = SessionManager(storage, timedelta(milliseconds=100))
     long = SessionManager(storage)
-    await short.create("alice", CLIENT, "2025-06-18")
-    await short.create(None, CLIENT, "2025-06-18")
-    kept = await long.create("alice", CLIENT, "2025-06-18")
+    await short.create(ALICE, CLIENT, "2025-06-18")
+    await short.create(CLI, CLIENT, "2025-06-18")
+    kept = await long.create(ALICE, CLIENT, "2025-06-18")
     await asyncio.sleep(0.25)
     assert await long.prune_expired() == 2
     assert raw.smembers(f"{namespace}:{{mcp}}:user:alice") == {kept.session_id.encode()}

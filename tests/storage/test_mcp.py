@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -93,6 +94,37 @@ def test_session_lifecycle(call: Call, raw: redis.Redis, namespace: str) -> None
     assert call("delete_mcp_session", session.session_id) is False
     assert call("get_mcp_session", session.session_id) is None
     assert not any(b"{mcp}" in key for key in snapshot(raw, namespace))
+
+
+def test_a_session_records_the_oauth_client_that_opened_it(
+    call: Call, raw: redis.Redis, namespace: str
+) -> None:
+    session: McpSession = call(
+        "create_mcp_session",
+        user=None,
+        oauth_client_id="cli-1",
+        client=CLIENT,
+        protocol_version=VERSION,
+        ttl=60,
+    )
+    assert (session.oauth_client_id, session.user) == ("cli-1", None)
+    assert call("get_mcp_session", session.session_id) == session
+    with pytest.raises(ValueError, match="invalid client id"):
+        call(
+            "create_mcp_session",
+            user=None,
+            oauth_client_id="a:b",
+            client=CLIENT,
+            protocol_version=VERSION,
+            ttl=60,
+        )
+    # A record stored before the field existed reads as opened by no client.
+    key = session_key(namespace, session.session_id)
+    stored = json.loads(raw.get(key) or b"")
+    del stored["oauth_client_id"]
+    raw.set(key, json.dumps(stored), px=60_000)
+    read = call("get_mcp_session", session.session_id)
+    assert read is not None and read.oauth_client_id is None
 
 
 def test_every_session_gets_a_new_id(call: Call) -> None:

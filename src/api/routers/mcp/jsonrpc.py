@@ -1,7 +1,9 @@
 """JSON-RPC 2.0 as MCP uses it: parsing one message, building responses. No I/O.
 
 MCP 2025-06-18 dropped JSON-RPC batches, so a JSON array is refused as an invalid
-request rather than half-supported.
+request rather than half-supported. A message nested deeper than the caller's limit is a
+parse error, as is one too deep for Python's parser at all (which would otherwise raise
+`RecursionError`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class JsonRpcError(Exception):
         *,
         http_status: int = 200,
         request_id: RequestId | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -40,6 +43,8 @@ class JsonRpcError(Exception):
         self.http_status = http_status
         self.request_id = request_id
         """The id of the offending request, when it could be read."""
+        self.headers = headers or {}
+        """HTTP headers of the answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +81,44 @@ def _request_id(message: dict[str, Any]) -> RequestId | None:
     return value
 
 
-def parse_message(body: bytes) -> JsonRpcMessage:
-    """The JSON-RPC message in a request body, or `JsonRpcError` (HTTP 400) saying why not."""
+def _nested_deeper_than(value: object, limit: int) -> bool:
+    """Whether arrays and objects in `value` nest more than `limit` levels (`[]` is one)."""
+    # A stack, not recursion: the value may be nested as deep as the parser allowed.
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def parse_message(body: bytes, max_depth: int) -> JsonRpcMessage:
+    """The JSON-RPC message in a request body, or `JsonRpcError` (HTTP 400) saying why not.
+
+    Arrays and objects nested more than `max_depth` levels are a parse error (-32700).
+    """
     try:
         message = json.loads(body)
+        too_deep = _nested_deeper_than(message, max_depth)
     except ValueError:
         raise JsonRpcError(
             PARSE_ERROR, "Parse error: the body is not JSON", http_status=400
         ) from None
+    except RecursionError:
+        too_deep = True
+    if too_deep:
+        raise JsonRpcError(
+            PARSE_ERROR,
+            f"Parse error: the JSON nests more than {max_depth} levels deep",
+            http_status=400,
+        )
     if isinstance(message, list):
         raise _invalid("batches (JSON arrays) are not supported; send one message per request")
     if not isinstance(message, dict):

@@ -2,11 +2,20 @@
 
 - `POST /mcp` takes one JSON-RPC message. `initialize` opens a session and returns its id
   in the `Mcp-Session-Id` response header; every later message must carry it (missing:
-  400; unknown, expired or another user's: 404, after which the client initialises
+  400; unknown, expired or another identity's: 404, after which the client initialises
   again). Requests are answered with `application/json`, never an SSE stream, which the
   transport allows; notifications with 202 and no body.
 - `DELETE /mcp` ends the session named by the header (204).
 - `GET /mcp` answers 405: the server opens no server-initiated stream.
+
+Every request needs a valid bearer access token: without one the answer is 401 with a
+`WWW-Authenticate: Bearer` challenge. A session belongs to the identity that opened it, the
+pair of the token's OAuth client and user (a client acting for itself has no user): any
+other pair presenting its id gets 404, as for an unknown session.
+
+Limits (`McpLimits`): a body past `max_body_bytes` (or a `Content-Length` past it) is
+answered 413 (invalid request, -32600) without reading the rest; JSON nested deeper than
+`max_json_depth` is a parse error (-32700).
 
 Malformed messages get JSON-RPC error objects: parse error (-32700) and invalid request
 (-32600, also for a batch: MCP 2025-06-18 dropped them) with HTTP 400, method not found
@@ -16,22 +25,23 @@ record, Redis down) internal error (-32603) with 500 and no details; those are l
 Since nothing is streamed, the events an `EventPublisher` queues on a session are not
 served over HTTP; `GET /mcp` is where a resumable SSE stream would serve them.
 
-A session belongs to the authenticated user who opened it: the `display_name` of the
-Starlette user in the request scope (set by `AuthenticationMiddleware`), or nobody when
-the request is anonymous.
+The identity is the `TokenIdentity` that the app's `AuthenticationMiddleware` put in the
+request scope.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.authentication import BaseUser
 
 from ....storage import CorruptRecordError, McpClientInfo, StorageUnavailableError
+from ...identity import TokenIdentity
+from ...request_body import CLOSE_CONNECTION, BodyTooLargeError, read_body
 from .jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -56,6 +66,29 @@ PROTOCOL_VERSION_HEADER = "MCP-Protocol-Version"
 SUPPORTED_PROTOCOL_VERSIONS = ("2025-06-18", "2025-03-26")
 """Newest first; a client asking for another version is offered the newest."""
 SERVER_INFO = {"name": "storage-gateway", "version": "0.1.0"}
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+"""1 MiB: a JSON-RPC message with a tool call's arguments is a few KiB."""
+DEFAULT_MAX_JSON_DEPTH = 64
+"""Far beyond any MCP message's nesting, and far below what Python's parser can take."""
+
+
+@dataclass(frozen=True, slots=True)
+class McpLimits:
+    """What `/mcp` accepts from a client.
+
+    Args:
+        max_body_bytes: the largest request body read; past it, 413.
+        max_json_depth: how deep arrays and objects may nest; deeper, a parse error.
+    """
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_json_depth"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r:.40}")
 
 
 class _InitializeParams(BaseModel):
@@ -73,7 +106,7 @@ def _json(
 
 
 def _error(exc: JsonRpcError, request_id: RequestId | None) -> JSONResponse:
-    return _json(error_response(request_id, exc.code, exc.message), exc.http_status)
+    return _json(error_response(request_id, exc.code, exc.message), exc.http_status, exc.headers)
 
 
 def _internal_error(request_id: RequestId | None, exc: Exception) -> JSONResponse:
@@ -87,11 +120,17 @@ def _internal_error(request_id: RequestId | None, exc: Exception) -> JSONRespons
     return _json(error_response(request_id, INTERNAL_ERROR, message), 500)
 
 
-def _request_user(request: Request) -> str | None:
-    user = request.scope.get("user")
-    if isinstance(user, BaseUser) and user.is_authenticated:
-        return user.display_name
-    return None
+def _caller(request: Request) -> TokenIdentity:
+    """Who sends the request; `JsonRpcError` (401) for an anonymous request."""
+    identity = request.scope.get("user")
+    if not isinstance(identity, TokenIdentity):
+        raise JsonRpcError(
+            INVALID_REQUEST,
+            "Unauthorized: a valid bearer access token is required",
+            http_status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return identity
 
 
 def _session_header(request: Request) -> str:
@@ -112,13 +151,28 @@ def _session_not_found() -> JsonRpcError:
 
 
 class _McpEndpoint:
-    def __init__(self, sessions: SessionManager, tools: McpToolServer) -> None:
+    def __init__(self, sessions: SessionManager, tools: McpToolServer, limits: McpLimits) -> None:
         self._sessions = sessions
         self._tools = tools
+        self._limits = limits
+
+    async def _message(self, request: Request) -> JsonRpcMessage:
+        try:
+            body = await read_body(request, self._limits.max_body_bytes)
+        except BodyTooLargeError as exc:
+            raise JsonRpcError(
+                INVALID_REQUEST,
+                f"Payload Too Large: {exc}",
+                http_status=413,
+                headers=CLOSE_CONNECTION,
+            ) from None
+        return parse_message(body, self._limits.max_json_depth)
 
     async def post(self, request: Request) -> Response:
         try:
-            message = parse_message(await request.body())
+            # Before the body: an anonymous caller's body is never read.
+            _caller(request)
+            message = await self._message(request)
         except JsonRpcError as exc:
             return _error(exc, exc.request_id)
         try:
@@ -130,8 +184,9 @@ class _McpEndpoint:
 
     async def delete(self, request: Request) -> Response:
         try:
+            owner = _caller(request)
             session_id = _session_header(request)
-            if not await self._sessions.end(session_id, _request_user(request)):
+            if not await self._sessions.end(session_id, owner):
                 raise _session_not_found()
         except JsonRpcError as exc:
             return _error(exc, None)
@@ -163,7 +218,7 @@ class _McpEndpoint:
                 + ", ".join(SUPPORTED_PROTOCOL_VERSIONS),
                 http_status=400,
             )
-        if await self._sessions.validate(session_id, _request_user(request)) is None:
+        if await self._sessions.validate(session_id, _caller(request)) is None:
             raise _session_not_found()
         if message.id is None:
             return Response(status_code=202)
@@ -191,7 +246,7 @@ class _McpEndpoint:
             if params.protocol_version in SUPPORTED_PROTOCOL_VERSIONS
             else SUPPORTED_PROTOCOL_VERSIONS[0]
         )
-        session = await self._sessions.create(_request_user(request), params.client_info, version)
+        session = await self._sessions.create(_caller(request), params.client_info, version)
         result = {
             "protocolVersion": version,
             "capabilities": {"tools": {"listChanged": False}},
@@ -231,9 +286,12 @@ class _McpEndpoint:
             raise JsonRpcError(INVALID_PARAMS, str(exc)) from None
 
 
-def create_mcp_router(sessions: SessionManager, tools: McpToolServer) -> APIRouter:
-    """The router serving `/mcp`, for the app assembly to include."""
-    endpoint = _McpEndpoint(sessions, tools)
+def create_mcp_router(
+    sessions: SessionManager, tools: McpToolServer, limits: McpLimits | None = None
+) -> APIRouter:
+    """The router serving `/mcp`, for the app assembly to include; `limits` default to
+    `McpLimits()`."""
+    endpoint = _McpEndpoint(sessions, tools, limits or McpLimits())
     router = APIRouter()
     router.add_api_route("/mcp", endpoint.post, methods=["POST"])
     router.add_api_route("/mcp", endpoint.delete, methods=["DELETE"])

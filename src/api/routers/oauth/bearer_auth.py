@@ -1,22 +1,18 @@
 """Who an API request acts for: the bearer access token it presents, checked in the storage.
 
-`BearerAuthBackend` lets Starlette's `AuthenticationMiddleware` put the token's user in
-`request.user` (and `scope["user"]`) for the routes that want to know (the MCP sessions).
+`BearerAuthBackend` lets Starlette's `AuthenticationMiddleware` put the token's client and
+user in `request.user` (and `scope["user"]`), as a `TokenIdentity`, for the routes that want
+to know (the MCP sessions).
 """
 
 from __future__ import annotations
 
-from starlette.authentication import (
-    AuthCredentials,
-    AuthenticationBackend,
-    BaseUser,
-    SimpleUser,
-    UnauthenticatedUser,
-)
+from starlette.authentication import AuthCredentials, AuthenticationBackend
 from starlette.requests import HTTPConnection
 
 from ....proxy.authorization import bearer_credentials
 from ....storage import UnifiedStorage
+from ...identity import TokenIdentity
 
 
 def authorization_headers(connection: HTTPConnection) -> list[bytes]:
@@ -29,19 +25,20 @@ class BearerAuthBackend(AuthenticationBackend):
 
     A request without a valid token passes as unauthenticated (never refused here: the
     token endpoint must accept a client that still sends its expired token). A token of a
-    client acting for itself (client credentials) carries its scopes but no user.
+    client acting for itself (client credentials) gives an identity without a user.
     """
 
     def __init__(self, storage: UnifiedStorage) -> None:
         self._storage = storage
 
-    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        """The token's scopes and user, or `None` without a valid token."""
+    async def authenticate(
+        self, conn: HTTPConnection
+    ) -> tuple[AuthCredentials, TokenIdentity] | None:
+        """The token's scopes and identity, or `None` without a valid token."""
         credentials = bearer_credentials(authorization_headers(conn))
         if credentials.token is None:
             return None
         record = await self._storage.aget_access_token(credentials.token)
         if record is None:
             return None
-        user: BaseUser = UnauthenticatedUser() if record.user is None else SimpleUser(record.user)
-        return AuthCredentials(record.scope.split()), user
+        return AuthCredentials(record.scope.split()), TokenIdentity(record.client_id, record.user)

@@ -4,7 +4,7 @@
     POST /revoke         RFC 7009
     POST /introspect     RFC 7662
     GET  /.well-known/oauth-authorization-server    RFC 8414 metadata
-    GET  /health         liveness, with the storage's health
+    GET  /health         503 unless Redis answers and the defaults are in place
 
 These are the paths the `localhost` proxy target excludes from authentication: a client
 must be able to refresh an expired access token without a valid one. Clients authenticate
@@ -27,8 +27,9 @@ from ....storage import (
     StorageUnavailableError,
     UnifiedStorage,
 )
+from ...request_body import CLOSE_CONNECTION, BodyTooLargeError, read_body
 from .client_auth import ClientAuthError, client_credentials
-from .forms import MAX_FORM_BYTES, FormError, parse_form
+from .forms import FormError, parse_form
 from .oauth_status import status_router
 from .responses import (
     OAuthError,
@@ -39,18 +40,6 @@ from .responses import (
 )
 from .scopes import granted_scope
 from .settings import OAuthSettings
-
-
-async def _read_form(request: Request) -> dict[str, str]:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            break
-    try:
-        return parse_form(request.headers.get("content-type"), bytes(body))
-    except FormError as exc:
-        raise OAuthError("invalid_request", str(exc)) from None
 
 
 def _required(form: dict[str, str], name: str) -> str:
@@ -67,6 +56,18 @@ class OAuthEndpoints:
         self._storage = storage
         self._settings = settings
 
+    async def _read_form(self, request: Request) -> dict[str, str]:
+        try:
+            body = await read_body(request, self._settings.max_form_bytes)
+        except BodyTooLargeError as exc:
+            raise OAuthError(
+                "invalid_request", str(exc), status=413, headers=CLOSE_CONNECTION
+            ) from None
+        try:
+            return parse_form(request.headers.get("content-type"), body)
+        except FormError as exc:
+            raise OAuthError("invalid_request", str(exc)) from None
+
     async def _authenticate(self, request: Request, form: dict[str, str]) -> OAuthClient:
         try:
             offered = client_credentials(request.headers.getlist("authorization"), form)
@@ -82,7 +83,7 @@ class OAuthEndpoints:
     async def token(self, request: Request) -> JSONResponse:
         """`POST /token`: exchange a grant for tokens."""
         try:
-            form = await _read_form(request)
+            form = await self._read_form(request)
             grant_type = _required(form, "grant_type")
             try:
                 grant = OAuthGrantType(grant_type)
@@ -135,7 +136,7 @@ class OAuthEndpoints:
         RFC 7009 §2.2 asks; `token_type_hint` is optional and not needed, so it is ignored.
         """
         try:
-            form = await _read_form(request)
+            form = await self._read_form(request)
             client = await self._authenticate(request, form)
             await self._storage.arevoke_token(_required(form, "token"), client.client_id)
             return no_store_empty()
@@ -145,16 +146,20 @@ class OAuthEndpoints:
             return _unavailable()
 
     async def introspect(self, request: Request) -> JSONResponse:
-        """`POST /introspect`: what a token is, for an authenticated client (RFC 7662)."""
+        """`POST /introspect`: what a token is, for the client it was issued to (RFC 7662).
+
+        Any other client learns only `{"active": false}`, as for an unknown token: a
+        client that could introspect another's tokens could tell which are live, and whose.
+        """
         try:
-            form = await _read_form(request)
-            await self._authenticate(request, form)
+            form = await self._read_form(request)
+            client = await self._authenticate(request, form)
             record = await self._storage.aintrospect_token(_required(form, "token"))
         except OAuthError as exc:
             return exc.response()
         except StorageUnavailableError:
             return _unavailable()
-        if record is None:
+        if record is None or record.client_id != client.client_id:
             return no_store_json({"active": False})
         body: dict[str, object] = {
             "active": True,
@@ -188,11 +193,31 @@ class OAuthEndpoints:
         )
 
     async def health(self) -> JSONResponse:
-        """`GET /health`: 200 while the storage answers, else 503."""
-        healthy = await self._storage.ahealth_check()
+        """`GET /health`: 200 when Redis answers and the defaults are in place, else 503
+        saying which is wrong.
+
+        Defaults found missing (Redis came back empty, someone deleted them) are written
+        again at once, so the next check passes; this one reports what was missing.
+        """
+        unavailable = {"status": "unavailable", "storage": False, "defaults": None}
+        if not await self._storage.ahealth_check():
+            return JSONResponse(unavailable, status_code=503)
+        try:
+            report = await self._storage.aensure_defaults()
+        except StorageUnavailableError:
+            return JSONResponse(unavailable, status_code=503)
+        if report.ok:
+            return JSONResponse({"status": "ok", "storage": True, "defaults": True})
         return JSONResponse(
-            {"status": "ok" if healthy else "unavailable", "storage": healthy},
-            status_code=200 if healthy else 503,
+            {
+                "status": "unavailable",
+                "storage": True,
+                "defaults": False,
+                # Written again already; a corrupt record is left for an operator.
+                "missing": list(report.missing),
+                "corrupt": list(report.corrupt),
+            },
+            status_code=503,
         )
 
 

@@ -22,17 +22,25 @@ class OAuthError(Exception):
         error: the error code (`invalid_request`, `invalid_grant`, ...).
         description: a human-readable explanation; never a secret.
         status: the HTTP status (400 unless the error calls for another).
+        headers: headers of the answer besides the `no-store` ones.
     """
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
         self.status = status
+        self.headers = headers or {}
 
     def response(self) -> JSONResponse:
         """The error as an RFC 6749 JSON answer."""
-        headers = dict(NO_STORE)
+        headers = {**NO_STORE, **self.headers}
         if self.status == 401:
             headers["WWW-Authenticate"] = 'Basic realm="oauth"'
         return JSONResponse(

@@ -8,6 +8,9 @@ from urllib.parse import urlsplit
 
 DEFAULT_ACCESS_TOKEN_TTL = timedelta(hours=1)
 DEFAULT_REFRESH_TOKEN_TTL = timedelta(days=30)
+DEFAULT_MAX_FORM_BYTES = 16 * 1024
+"""The largest body the token, revocation and introspection endpoints read: their forms
+hold an id, a secret, a token and a scope, a few hundred bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,11 +22,14 @@ class OAuthSettings:
             `https://gateway.example.com`; the endpoints' URLs in the metadata derive from it.
         access_token_ttl: how long an access token lives.
         refresh_token_ttl: how long a refresh token lives (each rotation starts it anew).
+        max_form_bytes: the largest request body the endpoints read; a larger one (or a
+            larger `Content-Length`) is answered 413 before it is read.
     """
 
     issuer: str
     access_token_ttl: timedelta = DEFAULT_ACCESS_TOKEN_TTL
     refresh_token_ttl: timedelta = DEFAULT_REFRESH_TOKEN_TTL
+    max_form_bytes: int = DEFAULT_MAX_FORM_BYTES
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -41,6 +47,8 @@ class OAuthSettings:
         for name in ("access_token_ttl", "refresh_token_ttl"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name} must be positive")
+        if isinstance(self.max_form_bytes, bool) or self.max_form_bytes < 1:
+            raise ValueError("max_form_bytes must be a positive number of bytes")
 
     def endpoint(self, path: str) -> str:
         """The public URL of the endpoint at `path`."""
