@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from flake8.options.manager import OptionManager
 
-from storage_guard.check import analyse, mentions_any
+from storage_guard.check import analyse, may_break_a_rule
 from storage_guard.config import Config, ConfigError, load_config
 from storage_guard.exits import EXIT_USAGE
 
@@ -93,7 +93,7 @@ class StorageChecker:
         config = self._config
         if config.is_excluded(self._filename):
             return
-        if self._lines is not None and not mentions_any(self._lines, config.words):
+        if self._lines is not None and not may_break_a_rule(self._lines, config):
             return
         reports = analyse(
             self._tree, self._filename, self._lines or [], config, noqa=type(self).noqa

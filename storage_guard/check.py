@@ -10,6 +10,7 @@ import ast
 import functools
 import io
 import os
+import re
 import tokenize
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -85,22 +86,48 @@ def analyse(
     ]
 
 
-def mentions_any(lines: Sequence[str], words: Sequence[str]) -> bool:
-    """Whether the source may contain one of `words` as a name or in a string literal.
+def may_break_a_rule(lines: Sequence[str], config: Config) -> bool:
+    """Whether the source may break a rule, judged from its text: False only when it cannot.
 
-    Breaking a rule takes the storage package's last name or a class name in the source, so
-    a file that mentions none needs no parse. Python NFKC-normalises identifiers (a fullwidth
-    spelling is the same name), so non-ASCII lines are also searched normalised.
+    Every rule needs a storage class name in the source (a construction names the class at
+    the call or at the import that binds it), or the storage package's last name in an
+    import statement (the only way to reach a module of the package from outside it), or
+    that name in a string given to `importlib.import_module` / `__import__`. Most files have
+    none of these and need no parse. Python NFKC-normalises identifiers (a fullwidth
+    spelling is the same name), so a non-ASCII file that mentions a word once normalised is
+    always parsed.
     """
     text = "".join(lines)
-    if any(word in text for word in words):
+    if any(name in text for name in config.classes):
         return True
-    if text.isascii():
+    word = config.words[0]
+    if not text.isascii():
+        normalised = unicodedata.normalize("NFKC", text)
+        return any(name in normalised for name in config.words)
+    if word not in text:
         return False
-    normalised = "".join(
-        unicodedata.normalize("NFKC", line) for line in lines if not line.isascii()
+    import_line, continued_import, in_string = _screens(word)
+    return bool(
+        import_line.search(text)
+        or continued_import.search(text)
+        or (_DYNAMIC_IMPORT.search(text) and in_string.search(text))
     )
-    return any(word in normalised for word in words)
+
+
+_DYNAMIC_IMPORT = re.compile(r"\b(?:import_module|__import__)\b")
+
+
+@functools.cache
+def _screens(word: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """For `word`: an import statement naming it on one line (also after `if x:` or `;`),
+    an import statement continued with a backslash (it may name it on the next line), and
+    a string literal holding it."""
+    name = rf"(?<![\w.]){re.escape(word)}\b|\.{re.escape(word)}\b"
+    return (
+        re.compile(rf"(?m)(?:^|[:;])[ \t]*(?:from|import)[ \t][^\n#]*(?:{name})"),
+        re.compile(r"(?m)(?:^|[:;])[ \t]*(?:from|import)[ \t][^\n#]*\\\n"),
+        re.compile(rf"""['"][^'"\n]*\b{re.escape(word)}\b"""),
+    )
 
 
 def check_file(path: Path, config: Config) -> list[Finding]:
@@ -122,7 +149,7 @@ def check_file(path: Path, config: Config) -> list[Finding]:
             return []
         return [_unreadable(path, config, f"cannot decode: {exc}")]
     lines = text.splitlines(keepends=True)
-    if not mentions_any(lines, config.words):
+    if not may_break_a_rule(lines, config):
         return []
     try:
         tree = ast.parse(text, filename=str(path))
