@@ -93,7 +93,7 @@ class StorageChecker:
         config = self._config
         if config.is_excluded(self._filename):
             return
-        if self._lines is not None and not may_break_a_rule(self._lines, config):
+        if self._lines is not None and not may_break_a_rule("".join(self._lines), config):
             return
         reports = analyse(
             self._tree, self._filename, self._lines or [], config, noqa=type(self).noqa

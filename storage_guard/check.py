@@ -86,7 +86,7 @@ def analyse(
     ]
 
 
-def may_break_a_rule(lines: Sequence[str], config: Config) -> bool:
+def may_break_a_rule(text: str, config: Config) -> bool:
     """Whether the source may break a rule, judged from its text: False only when it cannot.
 
     Every rule needs a storage class name in the source (a construction names the class at
@@ -97,7 +97,6 @@ def may_break_a_rule(lines: Sequence[str], config: Config) -> bool:
     spelling is the same name), so a non-ASCII file that mentions a word once normalised is
     always parsed.
     """
-    text = "".join(lines)
     if any(name in text for name in config.classes):
         return True
     word = config.words[0]
@@ -148,9 +147,9 @@ def check_file(path: Path, config: Config) -> list[Finding]:
             # Only a decoded file can spell a name in non-ASCII letters.
             return []
         return [_unreadable(path, config, f"cannot decode: {exc}")]
-    lines = text.splitlines(keepends=True)
-    if not may_break_a_rule(lines, config):
+    if not may_break_a_rule(text, config):
         return []
+    lines = text.splitlines(keepends=True)
     try:
         tree = ast.parse(text, filename=str(path))
     except SyntaxError as exc:
