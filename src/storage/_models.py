@@ -52,6 +52,11 @@ class ProxyTarget(BaseModel):
     route_mode: RouteMode = RouteMode.ALL
     enabled_routes: list[str] = Field(default_factory=list)
     disabled_routes: list[str] = Field(default_factory=list)
+    max_body_size: int | None = Field(default=None, ge=1)
+    """Bytes of request body this target accepts; `None`: the proxy's `max_body_size`."""
+    forward_credentials: bool = False
+    """Whether the bearer token the gateway checked, and the gateway's cookies, are passed
+    on to this target's upstream; by default they stay in the gateway."""
     created_at: datetime = Field(default_factory=_now)
 
     @field_validator("hostname")
