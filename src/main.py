@@ -1,8 +1,10 @@
 """The composition root: the one place that creates the storage and hands it out.
 
-`python -m src serve` runs the gateway: the API on the address of the `localhost` proxy
-target's URL (`API_URL`, 127.0.0.1:9000) and the proxy on `--host`:`--proxy-port`
-(127.0.0.1:8080), both in one event loop, until SIGINT or SIGTERM.
+`python -m src serve` runs the gateway on `--host`:`--proxy-port` (127.0.0.1:8080) until
+SIGINT or SIGTERM: the proxy, which serves the gateway's own API (the OAuth server and
+`/mcp`) in-process on the `localhost` host. No other port is opened: the API has no door
+but the proxy's rules. The proxy's bounds are options too (`--head-timeout`, ...; see
+`ProxySettings`).
 `python -m src oauth register-client ...` / `oauth login ...` register an OAuth client and
 issue a user's first token pair. `startup_once()` is the startup entry that
 `storage-guard check-startup` runs (`[tool.storage-guard] startup`).
@@ -22,10 +24,11 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import ExitStack, asynccontextmanager, contextmanager
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
 import uvicorn
 from asgiref.sync import sync_to_async
@@ -36,9 +39,8 @@ from .api.routers.oauth import CommandError, login, register_client
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from .integration import Gateway, build_gateway
 from .orchestrator import MainOrchestrator
-from .proxy.app import proxy_http_client
+from .proxy.settings import ProxySettings
 from .storage import (
-    API_URL,
     OAuthGrantType,
     StorageError,
     UnifiedStorage,
@@ -48,8 +50,6 @@ from .storage import (
 EMBEDDED_DATA_DIR = Path(".gateway") / "redis"
 DEFAULT_PROXY_HOST = "127.0.0.1"
 DEFAULT_PROXY_PORT = 8080
-PROXY_TIMEOUT = 30.0
-"""Seconds the proxy waits to connect to an upstream, and for each read and write."""
 GRACEFUL_SHUTDOWN = 10
 """Seconds a stopping server waits for open requests before cancelling them."""
 _BACKLOG = 2048
@@ -226,27 +226,10 @@ async def _run_servers(
             raise result
 
 
-def _api_address() -> tuple[str, int]:
-    """Where the API listens: the host and port of `API_URL`, the `localhost` target's URL."""
-    parts = urlsplit(API_URL)
-    if parts.hostname is None or parts.port is None:
-        raise ServeError(f"API_URL {API_URL!r} names no host and port to listen on")
-    return parts.hostname, parts.port
-
-
-def _servers(gateway: Gateway) -> tuple[_Server, _Server]:
-    """uvicorn servers for the API and the proxy, without access logs: uvicorn's access
-    logger is one per process, and at the proxy it would log the query string of every
-    request to every host, which may carry secrets."""
-    api = _Server(
-        uvicorn.Config(
-            gateway.api,
-            lifespan="on",
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
-            access_log=False,
-        )
-    )
-    proxy = _Server(
+def _proxy_server(gateway: Gateway) -> _Server:
+    """The uvicorn server of the proxy, without access logs: uvicorn's access logger would
+    log the query string of every request to every host, which may carry secrets."""
+    return _Server(
         uvicorn.Config(
             gateway.proxy,
             lifespan="on",
@@ -259,41 +242,27 @@ def _servers(gateway: Gateway) -> tuple[_Server, _Server]:
             server_header=False,
         )
     )
-    return api, proxy
 
 
-async def _serve(url: str, api_socket: socket.socket, proxy_socket: socket.socket) -> None:
+async def _serve(url: str, proxy_socket: socket.socket, settings: ProxySettings) -> None:
     proxy_host, proxy_port = proxy_socket.getsockname()[:2]
     stopper = _Stopper()
     loop = asyncio.get_running_loop()
-    # Installed first, so that a signal during startup stops the servers as they start.
+    # Installed first, so that a signal during startup stops the server as it starts.
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopper.on_signal)
     try:
         # The `localhost` target serves the OAuth server: its public URL is the proxy's.
         async with started(url, oauth_issuer=f"http://localhost:{proxy_port}") as orchestrator:
-            forwarding = proxy_http_client(timeout=PROXY_TIMEOUT)
-            api_server, proxy_server = _servers(build_gateway(orchestrator.components, forwarding))
-            stopper.add(api_server)
-            stopper.add(proxy_server)
+            server = _proxy_server(build_gateway(orchestrator.components, settings))
+            stopper.add(server)
             logger.info(
-                "storage on %s; API on %s; proxy on http://%s:%d",
+                "storage on %s; gateway on http://%s:%d (its API on host localhost)",
                 orchestrator.components.redis_url,
-                API_URL,
                 proxy_host,
                 proxy_port,
             )
-            try:
-                await _run_servers(
-                    stopper,
-                    [
-                        ("the API", api_server, api_socket),
-                        ("the proxy", proxy_server, proxy_socket),
-                    ],
-                )
-            finally:
-                # The proxy's lifespan closes it, unless the proxy never started.
-                await forwarding.aclose()
+            await _run_servers(stopper, [("the proxy", server, proxy_socket)])
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
@@ -312,18 +281,20 @@ def _log_like_uvicorn() -> None:
 def serve_command(args: argparse.Namespace) -> int:
     """Run the gateway until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot serve.
 
-    Shutdown order: the servers (finishing open requests), then the orchestrator (closing
+    Shutdown order: the server (finishing open requests), then the orchestrator (closing
     the storage), then the embedded Redis.
     """
     _log_like_uvicorn()
     try:
-        api_host, api_port = _api_address()
-        # The ports first: a port in use fails before any Redis is started.
+        settings = ProxySettings(
+            **{name: getattr(args, name) for name in _SETTING_TYPES},
+            trusted_proxies=tuple(args.trusted_proxies),
+        )
+        # The port first: a port in use fails before any Redis is started.
         with ExitStack() as resources:
-            api_socket = resources.enter_context(_listen(api_host, api_port, "the API"))
             proxy_socket = resources.enter_context(_listen(args.host, args.proxy_port, "the proxy"))
             url = resources.enter_context(redis_url())
-            asyncio.run(_serve(url, api_socket, proxy_socket))
+            asyncio.run(_serve(url, proxy_socket, settings))
     except (StorageError, EmbeddedRedisError, ServeError) as exc:
         print(f"serve failed: {exc}", file=sys.stderr)
         return 1
@@ -340,11 +311,71 @@ def _port_number(text: str) -> int:
     return port
 
 
+def _positive_number(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return number
+
+
+def _positive_integer(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)
+
+
+def _network(text: str) -> IPv4Network | IPv6Network:
+    try:
+        return ip_network(text, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an IP address or network, got {text!r}"
+        ) from None
+
+
+# Every field of `ProxySettings` but `trusted_proxies`, with the parser of its option.
+_SETTING_TYPES: dict[str, Callable[[str], Any]] = {
+    "head_timeout": _positive_number,
+    "body_timeout": _positive_number,
+    "upstream_pool_timeout": _positive_number,
+    "upstream_timeout": _positive_number,
+    "max_body_size": _positive_integer,
+    "max_connections_per_client": _positive_integer,
+    "upstream_connections": _positive_integer,
+}
+
+
+def _add_proxy_settings(parser: argparse.ArgumentParser) -> None:
+    """An option per `ProxySettings` field, its default taken from there."""
+    defaults = ProxySettings()
+    for name, parse in _SETTING_TYPES.items():
+        default = getattr(defaults, name)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=parse,
+            default=default,
+            help=f"see ProxySettings.{name} (default: {default})",
+        )
+    parser.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        type=_network,
+        action="append",
+        default=[],
+        help="an address or network whose Forwarded/X-Forwarded-* headers are believed "
+        "(repeatable; default: none)",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The `python -m src` command line."""
     parser = argparse.ArgumentParser(prog="python -m src", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the API and the proxy until SIGINT/SIGTERM")
+    serve = commands.add_parser("serve", help="run the gateway until SIGINT/SIGTERM")
     serve.add_argument(
         "--proxy-port",
         type=_port_number,
@@ -356,6 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_PROXY_HOST,
         help=f"the address the proxy listens on (default: {DEFAULT_PROXY_HOST})",
     )
+    _add_proxy_settings(serve)
     oauth = commands.add_parser("oauth", help="manage OAuth clients and tokens")
     oauth_commands = oauth.add_subparsers(dest="oauth_command", required=True)
     register_parser = oauth_commands.add_parser(

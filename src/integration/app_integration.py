@@ -3,7 +3,8 @@
 - The API (`build_api_app`): the routers given, behind bearer authentication that tells
   routes who a token belongs to. It is what the `localhost` proxy target's URL serves;
   `build_gateway` gives it the OAuth server and the MCP endpoint.
-- The proxy (`ProxyApp`): every host's traffic, authenticated per target, forwarded.
+- The proxy (`ProxyApp`): every host's traffic, authenticated per target, forwarded; it
+  serves the API in-process on the gateway's host, which is the only way to reach it.
 
 Nothing here creates a storage: `src/main.py` creates it and passes it in.
 """
@@ -14,7 +15,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import httpx
 from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -23,6 +23,7 @@ from ..api.async_init import AsyncComponents
 from ..api.routers.mcp import create_mcp_router
 from ..api.routers.oauth import BearerAuthBackend, oauth_router
 from ..proxy.app import ProxyApp
+from ..proxy.settings import ProxySettings
 from ..storage import UnifiedStorage
 
 
@@ -58,14 +59,13 @@ def build_api_app(storage: UnifiedStorage, routers: Sequence[APIRouter]) -> Fast
     return app
 
 
-def build_gateway(components: AsyncComponents, http_client: httpx.AsyncClient) -> Gateway:
-    """The API (the OAuth server and `/mcp`) and the proxy, on the components' storage.
-
-    The proxy forwards with `http_client` and closes it when its lifespan ends.
-    """
+def build_gateway(components: AsyncComponents, settings: ProxySettings | None = None) -> Gateway:
+    """The API (the OAuth server and `/mcp`) and the proxy serving it, on the components'
+    storage; the proxy bounded by `settings` (default: `ProxySettings()`)."""
     storage = components.storage
     routers = [
         oauth_router(storage, components.oauth),
         create_mcp_router(components.mcp_sessions, components.mcp_tools),
     ]
-    return Gateway(api=build_api_app(storage, routers), proxy=ProxyApp(storage, http_client))
+    api = build_api_app(storage, routers)
+    return Gateway(api=api, proxy=ProxyApp(storage, api, settings))

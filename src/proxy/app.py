@@ -1,29 +1,16 @@
-"""The proxy's ASGI application: `UnifiedHandler` for HTTP, and a lifespan that closes
-the HTTP client. It is built on the storage and client it is given; it never creates a
-storage (the real migration left a fallback constructor here)."""
+"""The proxy's ASGI application: `UnifiedHandler` for HTTP, and a lifespan that runs the
+gateway API's lifespan and closes the upstream pools. It is built on the storage it is
+given; it never creates a storage (the real migration left a fallback constructor here)."""
 
 from __future__ import annotations
 
-from http.cookiejar import CookieJar, DefaultCookiePolicy
-
-import httpx
+from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from ..storage import UnifiedStorage
+from .settings import ProxySettings
 from .unified_handler import UnifiedHandler
-
-
-def proxy_http_client(*, timeout: float) -> httpx.AsyncClient:
-    """An HTTP client fit for forwarding: it ignores proxy settings of the environment,
-    follows no redirect (the client gets them), and keeps no cookie (an upstream's cookies
-    belong to the client, and a shared jar would grow without end). `timeout` (seconds)
-    bounds connecting and each read and write."""
-    return httpx.AsyncClient(
-        timeout=timeout,
-        trust_env=False,
-        follow_redirects=False,
-        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-    )
+from .upstreams import UpstreamPools
 
 
 class ProxyApp:
@@ -33,13 +20,18 @@ class ProxyApp:
 
     Args:
         storage: the process's storage.
-        client: the HTTP client that forwards (see `proxy_http_client()`); the app closes it
-            when its lifespan ends.
+        api: the gateway's own API, served in-process on the gateway's host; its lifespan
+            runs within the proxy's.
+        settings: the bounds on clients and upstreams.
     """
 
-    def __init__(self, storage: UnifiedStorage, client: httpx.AsyncClient) -> None:
-        self._client = client
-        self._handler = UnifiedHandler(storage, client)
+    def __init__(
+        self, storage: UnifiedStorage, api: Starlette, settings: ProxySettings | None = None
+    ) -> None:
+        settings = settings or ProxySettings()
+        self._api = api
+        self._pools = UpstreamPools(settings)
+        self._handler = UnifiedHandler(storage, api, self._pools, settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""
@@ -51,12 +43,19 @@ class ProxyApp:
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": 1003})
 
+    async def aclose(self) -> None:
+        """Close the upstream connections (the lifespan's shutdown does it too)."""
+        await self._pools.aclose()
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        try:
+            async with self._api.router.lifespan_context(self._api):
                 await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self._client.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+                while (await receive())["type"] != "lifespan.shutdown":
+                    pass
+        finally:
+            await self.aclose()
+        await send({"type": "lifespan.shutdown.complete"})

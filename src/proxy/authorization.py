@@ -9,6 +9,11 @@ from dataclasses import dataclass
 from ..storage import ProxyTarget
 from .auth_paths import is_auth_excluded
 
+CHECKED_TOKEN = "gateway.checked_token"
+"""The ASGI scope key under which the proxy hands the gateway's in-process API the
+`AccessTokenRecord` it checked (`None`: it checked none), sparing the API a second lookup.
+Only the proxy writes scope keys: no client can set it."""
+
 
 @dataclass(frozen=True, slots=True)
 class BearerCredentials:

@@ -2,6 +2,16 @@
 directions. No I/O.
 
 Headers are ASGI pairs of lower-case names and raw values (bytes).
+
+The gateway's credentials stay in the gateway: on a target with authentication, the
+`Authorization` header (the bearer token the gateway checked) and the gateway's own cookies
+(`gateway_*`) are removed, unless the target opts in with `forward_credentials`. The
+identity the gateway established goes upstream as `X-Auth-User`, `X-Auth-Client` and
+`X-Auth-Scopes`, set by the gateway only: every client-sent `X-Auth-*` header is dropped.
+
+`Forwarded`, `X-Forwarded-*` and `X-Real-IP` say who the client is. From a trusted proxy
+they are kept and extended with the peer's address; from anyone else they are dropped and
+set from what the gateway saw.
 """
 
 from __future__ import annotations
@@ -9,8 +19,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from ipaddress import ip_address
 from urllib.parse import urlsplit, urlunsplit
 
+from ..storage import AccessTokenRecord
 from .routing import UnroutableError, checked_base_url
 
 Header = tuple[bytes, bytes]
@@ -20,14 +32,15 @@ Header = tuple[bytes, bytes]
 HOP_BY_HOP: frozenset[bytes] = frozenset(
     {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
 )
+GATEWAY_COOKIE_PREFIX = "gateway_"
+"""The names of the cookies the gateway sets start with this; they never reach an upstream
+that did not opt in."""
 _PROXY_PREFIX = b"proxy-"
-_FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
+_IDENTITY_PREFIX = b"x-auth-"
+_FORWARDED_PREFIX = b"x-forwarded-"
+_CLIENT_HEADERS = frozenset({b"forwarded", b"x-real-ip"})
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
-
-
-class BadRequestTargetError(ValueError):
-    """The request target is not an origin-form path (`*`, an absolute URL, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +52,26 @@ class Origin:
     scheme: str
     host: bytes
     """The `Host` header as the client sent it (with its port)."""
+    trusted: bool = False
+    """Whether the peer is a trusted proxy, whose client headers are believed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the gateway knows of the request's credentials."""
+
+    strip: bool
+    """Whether the gateway's credentials are removed before forwarding."""
+    token: AccessTokenRecord | None = None
+    """The access token the gateway checked, if it checked one."""
 
 
 def upstream_url(base_url: str, raw_path: bytes, query_string: bytes) -> str:
-    """The URL to forward to: `base_url`'s path followed by the request's raw path and query.
+    """The URL to forward to: `base_url`'s path followed by the request's raw path and query,
+    unchanged. `raw_path` must have passed `framing.check_request_target`.
 
-    Raises `BadRequestTargetError` for a path that does not start with `/`, and
-    `UnroutableError` for a base URL the proxy cannot forward to.
+    Raises `UnroutableError` for a base URL the proxy cannot forward to.
     """
-    if not raw_path.startswith(b"/"):
-        raise BadRequestTargetError("only origin-form request targets are forwarded")
     parts = urlsplit(checked_base_url(base_url))
     path = parts.path.rstrip("/") + raw_path.decode("latin-1")
     return urlunsplit((parts.scheme, parts.netloc, path, query_string.decode("latin-1"), ""))
@@ -73,32 +96,97 @@ def end_to_end_headers(headers: Iterable[Header]) -> list[Header]:
 
 
 def upstream_request_headers(
-    headers: Iterable[Header], origin: Origin, custom_headers: Mapping[str, str]
+    headers: Iterable[Header],
+    origin: Origin,
+    credentials: Credentials,
+    custom_headers: Mapping[str, str],
 ) -> list[Header]:
     """The headers to send upstream.
 
-    Hop-by-hop headers and `Host` are dropped (the HTTP client sets the upstream's `Host`).
-    `X-Forwarded-For` gets the client's address appended; `X-Forwarded-Proto` and
-    `X-Forwarded-Host` are replaced by what this proxy saw, since a client could send
-    anything there. The target's custom headers come last and replace same-named ones; one
-    that is not a valid header raises `UnroutableError`.
+    Hop-by-hop headers and `Host` are dropped (the HTTP client sets the upstream's `Host`),
+    and so are the gateway's credentials when `credentials.strip`, and every client-sent
+    `X-Auth-*` header. Then come the client headers of `origin` and the identity of
+    `credentials.token`. The target's custom headers come last and replace same-named ones;
+    one that is not a valid header raises `UnroutableError`.
     """
     custom = _custom_headers(custom_headers)
-    pairs = end_to_end_headers(headers)
-    forwarded_for = [value for name, value in pairs if name.lower() == b"x-forwarded-for"]
-    if origin.client_address is not None:
-        forwarded_for.append(origin.client_address.encode("latin-1"))
-    kept = [
-        (name, value)
-        for name, value in pairs
-        if name.lower() not in _FORWARDED and name.lower() != b"host" and name.lower() not in custom
-    ]
-    if forwarded_for:
-        kept.append((b"x-forwarded-for", b", ".join(forwarded_for)))
-    kept.append((b"x-forwarded-proto", origin.scheme.encode("latin-1")))
-    kept.append((b"x-forwarded-host", origin.host))
+    kept: list[Header] = []
+    forwarded: list[Header] = []
+    for name, value in end_to_end_headers(headers):
+        lowered = name.lower()
+        if lowered == b"host" or lowered in custom or lowered.startswith(_IDENTITY_PREFIX):
+            continue
+        if lowered in _CLIENT_HEADERS or lowered.startswith(_FORWARDED_PREFIX):
+            if origin.trusted:
+                forwarded.append((lowered, value))
+            continue
+        if credentials.strip and lowered == b"authorization":
+            continue
+        if credentials.strip and lowered == b"cookie":
+            value = _without_gateway_cookies(value)
+            if not value:
+                continue
+        kept.append((name, value))
+    kept.extend(_client_headers(forwarded, origin))
+    if credentials.token is not None:
+        kept.extend(_identity_headers(credentials.token))
     kept.extend(custom.items())
     return kept
+
+
+def _client_headers(received: list[Header], origin: Origin) -> list[Header]:
+    """`Forwarded`, `X-Forwarded-*` and `X-Real-IP`: those `received` (from a trusted proxy
+    only), extended with the peer, and set where missing."""
+    peer = origin.client_address
+    values: dict[bytes, list[bytes]] = {}
+    for name, value in received:
+        values.setdefault(name, []).append(value)
+    headers: list[Header] = [
+        (name, value) for name, value in received if name not in (b"forwarded", b"x-forwarded-for")
+    ]
+    forwarded_for = values.get(b"x-forwarded-for", [])
+    forwarded = values.get(b"forwarded", [])
+    if peer is not None:
+        forwarded_for = [*forwarded_for, peer.encode("latin-1")]
+    element = _forwarded_element(origin)
+    headers.append((b"forwarded", b", ".join([*forwarded, element])))
+    if forwarded_for:
+        headers.append((b"x-forwarded-for", b", ".join(forwarded_for)))
+    for name, own in (
+        (b"x-forwarded-proto", origin.scheme.encode("latin-1")),
+        (b"x-forwarded-host", origin.host),
+        (b"x-real-ip", peer.encode("latin-1") if peer is not None else None),
+    ):
+        if name not in values and own is not None:
+            headers.append((name, own))
+    return headers
+
+
+def _forwarded_element(origin: Origin) -> bytes:
+    """This hop's element of RFC 7239 `Forwarded`."""
+    if origin.client_address is None:
+        node = "unknown"
+    elif ip_address(origin.client_address).version == 6:
+        node = f'"[{origin.client_address}]"'
+    else:
+        node = origin.client_address
+    host = origin.host.decode("latin-1").replace("\\", "\\\\").replace('"', '\\"')
+    return f'for={node};host="{host}";proto={origin.scheme}'.encode("latin-1")
+
+
+def _identity_headers(token: AccessTokenRecord) -> list[Header]:
+    headers = [(b"x-auth-client", token.client_id.encode())]
+    if token.user is not None:
+        # Users are printable and without whitespace; UTF-8 bytes are valid field bytes.
+        headers.append((b"x-auth-user", token.user.encode()))
+    headers.append((b"x-auth-scopes", token.scope.encode()))
+    return headers
+
+
+def _without_gateway_cookies(value: bytes) -> bytes:
+    pairs = [pair.strip() for pair in value.split(b";")]
+    prefix = GATEWAY_COOKIE_PREFIX.encode("ascii")
+    return b"; ".join(pair for pair in pairs if pair and not pair.startswith(prefix))
 
 
 def _custom_headers(custom_headers: Mapping[str, str]) -> dict[bytes, bytes]:

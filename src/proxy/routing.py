@@ -6,6 +6,10 @@ by whole segments: `/api` matches `/api` and `/api/...`, never `/apis`; a patter
 in `/` matches what lies below it; `/` matches every path. Routing is not a security
 boundary (authentication is decided before, on the target's own rules), so a path a
 server would read differently simply misses a route and goes to the target's URL.
+
+The gateway's own API (`API_URL`) is served on the gateway's host (`localhost`) only: a
+route naming it applies to that host alone, so the default OAuth routes never take over
+paths of other hosts.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..storage import ProxyTarget, Route, RouteMode, RouteTargetType
+from ..storage import API_URL, LOCALHOST, ProxyTarget, Route, RouteMode, RouteTargetType
 
 _MAX_PORT = 65535
 
@@ -32,13 +36,28 @@ class ViaHostname:
 
 
 def applicable_routes(target: ProxyTarget, routes: Sequence[Route]) -> list[Route]:
-    """The enabled routes `target`'s route mode lets apply, in the order given."""
+    """The enabled routes `target`'s route mode lets apply, in the order given; on a host
+    other than the gateway's, none that names the gateway's API."""
     if target.route_mode is RouteMode.NONE:
         return []
-    enabled = [route for route in routes if route.enabled]
+    enabled = [
+        route
+        for route in routes
+        if route.enabled and (target.hostname == LOCALHOST or not _names_the_api(route))
+    ]
     if target.route_mode is RouteMode.SELECTIVE:
         return [route for route in enabled if route.route_id in target.enabled_routes]
     return [route for route in enabled if route.route_id not in target.disabled_routes]
+
+
+def is_gateway_api(url: str) -> bool:
+    """Whether the upstream URL `url` is the gateway's own API, which the proxy serves
+    in-process: nothing listens on `API_URL`."""
+    return url.rstrip("/") == API_URL
+
+
+def _names_the_api(route: Route) -> bool:
+    return route.target_type is RouteTargetType.URL and is_gateway_api(route.target_value)
 
 
 def path_matches(pattern: str, path: str) -> bool:

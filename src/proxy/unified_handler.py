@@ -1,47 +1,81 @@
 """`UnifiedHandler`: the proxy's request handling, at the ASGI level.
 
-For each HTTP request: the proxy target of its `Host` header, the authentication the target
-demands, the route that applies, and the forwarding itself (streamed both ways). The
-decisions are the pure functions of `hosts`, `authorization`, `routing` and `forwarding`;
-this module does the I/O around them.
+For each HTTP request: strict framing, the proxy target of its `Host` header, the
+authentication the target demands, the route that applies, and the forwarding itself
+(streamed both ways, bounded). The decisions are the pure functions of `framing`, `hosts`,
+`authorization`, `routing` and `forwarding`; this module does the I/O around them.
 
-Answers of its own: 400 for a bad `Host` header or request target, 404 for a host without
-a proxy target, 503 for a disabled target (or one a route borrows) or an unavailable
-storage, 401 with a `WWW-Authenticate: Bearer` challenge when a needed access token is
-missing or invalid, and 502 when the upstream is misconfigured, unknown (a `service` route:
-services are not resolved yet), unreachable or times out.
+The gateway's own API is served in-process, on the gateway's host only (see `routing`):
+nothing listens on `API_URL`, so there is no way to the API around the proxy's rules.
+
+Answers of its own:
+
+- 400: ambiguous framing, a request target the proxy would not forward unchanged, a bad
+  `Host` header;
+- 401 with a `WWW-Authenticate: Bearer` challenge: a needed access token is missing or
+  invalid;
+- 404: a host without a proxy target;
+- 408: the request body sat idle past `body_timeout`;
+- 413: the request body is larger than the target accepts;
+- 502: a corrupt record of the host's configuration, or an upstream that is misconfigured,
+  unknown (a `service` route: services are not resolved yet) or unreachable;
+- 503: a disabled target (or one a route borrows), a full upstream pool, an unavailable
+  storage;
+- 504: an upstream that did not answer within `upstream_timeout`.
+
+A client that goes away is one log line, never a traceback; its upstream request is
+cancelled and the connection freed at once. Logs name hosts and addresses, never a path, a
+query string or a header value.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from starlette.types import Receive, Scope, Send
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..storage import InvalidKeyError, ProxyTarget, RouteMode, StorageError, UnifiedStorage
-from .authorization import bearer_credentials, challenge, requires_token
+from ..storage import (
+    LOCALHOST,
+    AccessTokenRecord,
+    CorruptRecordError,
+    InvalidKeyError,
+    ProxyTarget,
+    RouteMode,
+    StorageError,
+    UnifiedStorage,
+)
+from .authorization import CHECKED_TOKEN, bearer_credentials, challenge, requires_token
 from .forwarding import (
-    BadRequestTargetError,
+    Credentials,
     Header,
     Origin,
     end_to_end_headers,
     upstream_request_headers,
     upstream_url,
 )
+from .framing import BadRequestError, check_framing, check_request_target
 from .hosts import BadHostError, target_hostname
 from .routing import (
     UnroutableError,
     ViaHostname,
     applicable_routes,
     choose_route,
+    is_gateway_api,
     route_destination,
 )
+from .settings import ProxySettings
+from .upstreams import UpstreamPools
 
 logger = logging.getLogger(__name__)
+
+_CLOSE: Header = (b"connection", b"close")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,22 +103,99 @@ class Reply:
         await send({"type": "http.response.body", "body": body})
 
 
+_STORAGE_UNAVAILABLE = Reply(503, "the gateway's storage is unavailable")
+_CORRUPT_CONFIGURATION = Reply(502, "corrupt configuration for this host")
+
+
 @dataclass(frozen=True, slots=True)
 class Forward:
     """A request to pass upstream."""
 
+    hostname: str
+    """The proxy target's: whose upstream pool carries it."""
     method: str
     url: str
     headers: list[Header]
     has_body: bool
+    body_limit: int
 
 
-class _ClientDisconnectedError(Exception):
-    """The client went away while its request body was being forwarded."""
+@dataclass(frozen=True, slots=True)
+class ServeApi:
+    """A request for the gateway's own API, served in-process."""
+
+    token: AccessTokenRecord | None
+    """The access token the proxy checked, if it checked one."""
+    body_limit: int
+
+
+class _BodyAbortedError(Exception):
+    """The request body stopped: the client went away, idled or sent too much."""
+
+
+@dataclass(slots=True)
+class _RequestBody:
+    """The request body as the client sends it, bounded by an idle timeout and a size
+    limit. Once it fails, `failure` says how to answer (`None` with `gone`: the client went
+    away), and every later `receive()` says the client disconnected."""
+
+    receive_from_client: Receive
+    limit: int
+    idle_timeout: float
+    received: int = 0
+    complete: bool = False
+    gone: bool = False
+    failure: Reply | None = field(default=None)
+
+    @property
+    def failed(self) -> bool:
+        return self.gone or self.failure is not None
+
+    async def receive(self) -> Message:
+        """The next ASGI message, as an application reads it."""
+        if self.failed:
+            return {"type": "http.disconnect"}
+        if self.complete:
+            # The body is done: what remains is waiting for a disconnect, with no timeout.
+            return await self.receive_from_client()
+        try:
+            async with asyncio.timeout(self.idle_timeout):
+                message = await self.receive_from_client()
+        except TimeoutError:
+            self.failure = Reply(408, "the request body was idle for too long", (_CLOSE,))
+            return {"type": "http.disconnect"}
+        if message["type"] == "http.disconnect":
+            self.gone = True
+            return message
+        self.received += len(message.get("body", b""))
+        if self.received > self.limit:
+            self.failure = _body_too_large(self.limit)
+            return {"type": "http.disconnect"}
+        self.complete = not message.get("more_body", False)
+        return message
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes, for the HTTP client; `_BodyAbortedError` when it fails."""
+        while not self.complete:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise _BodyAbortedError
+            body: bytes = message.get("body", b"")
+            if body:
+                yield body
+
+
+def _body_too_large(limit: int) -> Reply:
+    return Reply(413, f"the request body exceeds this host's limit of {limit} bytes", (_CLOSE,))
 
 
 def _headers_named(scope: Scope, name: bytes) -> list[bytes]:
     return [value for key, value in scope["headers"] if key.lower() == name]
+
+
+def _client_address(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
 
 
 class UnifiedHandler:
@@ -92,27 +203,60 @@ class UnifiedHandler:
 
     Args:
         storage: the process's storage (proxy targets, routes, access tokens).
-        client: the HTTP client that forwards (see `proxy_http_client()`); its timeouts are
-            the upstream timeouts.
+        api: the gateway's own API, served in-process on the gateway's host.
+        pools: the upstream connection pools, one per proxy target.
+        settings: the bounds on clients and upstreams.
     """
 
-    def __init__(self, storage: UnifiedStorage, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        storage: UnifiedStorage,
+        api: ASGIApp,
+        pools: UpstreamPools,
+        settings: ProxySettings,
+    ) -> None:
         self._storage = storage
-        self._client = client
+        self._api = api
+        self._pools = pools
+        self._settings = settings
+        self._reported_corrupt: set[str] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request."""
         try:
             decision = await self._decide(scope)
+        except CorruptRecordError as exc:
+            self._report_corrupt(exc)
+            decision = _CORRUPT_CONFIGURATION
         except StorageError as exc:
             logger.warning("proxy storage error: %s", exc)
-            decision = Reply(503, "the gateway's storage is unavailable")
+            decision = _STORAGE_UNAVAILABLE
         if isinstance(decision, Reply):
             await decision.send(send)
             return
-        await self._forward(decision, receive, send)
+        body = _RequestBody(receive, decision.body_limit, self._settings.body_timeout)
+        if isinstance(decision, ServeApi):
+            await self._serve_api(decision, scope, body, send)
+        else:
+            await self._forward(decision, body, receive, send)
+        if body.gone:
+            logger.info("client %s went away during its request", _client_address(scope))
 
-    async def _decide(self, scope: Scope) -> Reply | Forward:
+    def _report_corrupt(self, error: CorruptRecordError) -> None:
+        """Log a corrupt record once per key (the message names the key and the problem,
+        never the stored value)."""
+        if error.key not in self._reported_corrupt:
+            self._reported_corrupt.add(error.key)
+            logger.error("%s; requests that need it are refused", error)
+
+    async def _decide(self, scope: Scope) -> Reply | Forward | ServeApi:
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query_string: bytes = scope.get("query_string", b"")
+        try:
+            check_framing(name for name, _ in scope["headers"])
+            check_request_target(raw_path, query_string)
+        except BadRequestError as exc:
+            return Reply(400, str(exc), (_CLOSE,))
         host_headers = _headers_named(scope, b"host")
         try:
             hostname = target_hostname(host_headers)
@@ -124,41 +268,56 @@ class UnifiedHandler:
         if not target.enabled:
             return Reply(503, "the proxy target of this host is disabled")
 
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1")
+        token: AccessTokenRecord | None = None
         if requires_token(target, path):
             credentials = bearer_credentials(_headers_named(scope, b"authorization"))
-            token = credentials.token
-            if token is None or await self._storage.aget_access_token(token) is None:
+            if credentials.token is not None:
+                token = await self._storage.aget_access_token(credentials.token)
+            if token is None:
                 return Reply(
                     401,
                     "a valid bearer access token is required",
                     ((b"www-authenticate", challenge(credentials).encode()),),
                 )
 
+        body_limit = target.max_body_size or self._settings.max_body_size
+        declared = _headers_named(scope, b"content-length")
+        if declared and declared[0].isdigit() and int(declared[0]) > body_limit:
+            return _body_too_large(body_limit)
+
         try:
             base_url = await self._upstream_base_url(target, path, scope["method"])
             if isinstance(base_url, Reply):
                 return base_url
-            url = upstream_url(base_url, raw_path, scope.get("query_string", b""))
-            client = scope.get("client")
-            origin = Origin(client[0] if client else None, scope["scheme"], host_headers[0])
-            headers = upstream_request_headers(scope["headers"], origin, target.custom_headers)
-        except BadRequestTargetError as exc:
-            return Reply(400, str(exc))
+            if is_gateway_api(base_url):
+                if target.hostname != LOCALHOST:
+                    raise UnroutableError("only the gateway's own host serves its API")
+                return ServeApi(token, body_limit)
+            url = upstream_url(base_url, raw_path, query_string)
+            peer = _client_address(scope)
+            origin = Origin(
+                peer, scope["scheme"], host_headers[0], self._settings.is_trusted_proxy(peer)
+            )
+            credentials_kept = Credentials(
+                strip=target.auth_enabled and not target.forward_credentials, token=token
+            )
+            headers = upstream_request_headers(
+                scope["headers"], origin, credentials_kept, target.custom_headers
+            )
         except UnroutableError as exc:
             return Reply(502, str(exc))
-        has_body = bool(_headers_named(scope, b"content-length")) or bool(
-            _headers_named(scope, b"transfer-encoding")
-        )
-        return Forward(scope["method"], url, headers, has_body)
+        has_body = bool(declared) or bool(_headers_named(scope, b"transfer-encoding"))
+        return Forward(hostname, scope["method"], url, headers, has_body, body_limit)
 
     async def _upstream_base_url(self, target: ProxyTarget, path: str, method: str) -> str | Reply:
         """The URL of the route that applies to the request, else the target's own."""
         if target.route_mode is RouteMode.NONE:
             return target.target_url
-        routes = applicable_routes(target, await self._storage.alist_routes())
-        route = choose_route(routes, path, method)
+        listing = await self._storage.alist_usable_routes()
+        for error in listing.corrupt:
+            self._report_corrupt(error)
+        route = choose_route(applicable_routes(target, listing.routes), path, method)
         if route is None:
             return target.target_url
         destination = route_destination(route)
@@ -177,50 +336,110 @@ class UnifiedHandler:
             return Reply(503, "the proxy target a route forwards to is disabled")
         return borrowed.target_url
 
-    async def _forward(self, forward: Forward, receive: Receive, send: Send) -> None:
+    async def _serve_api(
+        self, decision: ServeApi, scope: Scope, body: _RequestBody, send: Send
+    ) -> None:
+        started = False
+
+        async def send_to_client(message: Message) -> None:
+            nonlocal started
+            # Once the body failed, the API only sees a disconnect: what it answers to that
+            # is not for the client, who gets the proxy's own answer below.
+            if not body.failed:
+                started = True
+                await send(message)
+
+        api_scope = {**scope, CHECKED_TOKEN: decision.token}
+        try:
+            await self._api(api_scope, body.receive, send_to_client)
+        except ClientDisconnect:
+            body.gone = body.gone or body.failure is None
+        if body.failure is not None and not started:
+            await body.failure.send(send)
+
+    async def _forward(
+        self, forward: Forward, body: _RequestBody, receive: Receive, send: Send
+    ) -> None:
         # Not `client.build_request`: that would add the client's default headers (its
         # User-Agent, Accept, ...) to what the client sent.
         request = httpx.Request(
             forward.method,
             forward.url,
             headers=forward.headers,
-            content=_request_body(receive) if forward.has_body else None,
+            content=body.chunks() if forward.has_body else None,
         )
+        client = self._pools.client_for(forward.hostname)
         try:
-            response = await self._client.send(request, stream=True)
-        except _ClientDisconnectedError:
+            response = await client.send(request, stream=True)
+        except _BodyAbortedError:
+            if body.failure is not None:
+                await body.failure.send(send)
             return
         except httpx.RequestError as exc:
-            # The URL's path and query may carry secrets: name the upstream's origin only.
-            parts = urlsplit(forward.url)
-            logger.warning(
-                "upstream %s://%s failed: %s", parts.scheme, parts.netloc, type(exc).__name__
-            )
-            await Reply(502, "the upstream is unreachable or did not answer in time").send(send)
+            await self._upstream_failed(forward, exc).send(send)
             return
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": end_to_end_headers(response.headers.raw),
-                }
+            body.gone = await _relay(response, receive, send)
+        except httpx.HTTPError as exc:
+            logger.warning(
+                "upstream of %s broke off its response: %s", forward.hostname, type(exc).__name__
             )
-            # Raw bytes: the body keeps its Content-Encoding, so Content-Length stays true.
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
         finally:
             await response.aclose()
 
+    def _upstream_failed(self, forward: Forward, error: httpx.RequestError) -> Reply:
+        # The URL's path and query may carry secrets: name the upstream's origin only.
+        parts = urlsplit(forward.url)
+        logger.warning(
+            "upstream %s://%s of %s failed: %s",
+            parts.scheme,
+            parts.netloc,
+            forward.hostname,
+            type(error).__name__,
+        )
+        if isinstance(error, httpx.PoolTimeout):
+            return Reply(503, "the upstream of this host is busy", ((b"retry-after", b"1"),))
+        if isinstance(error, httpx.TimeoutException):
+            return Reply(504, "the upstream did not answer in time")
+        return Reply(502, "the upstream is unreachable")
 
-async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientDisconnectedError
-        body: bytes = message.get("body", b"")
-        if body:
-            yield body
-        if not message.get("more_body", False):
-            return
+
+async def _relay(response: httpx.Response, receive: Receive, send: Send) -> bool:
+    """Stream `response` to the client; stop at once if the client goes away first (the
+    caller then closes the upstream connection). `True` if the client went away."""
+
+    async def stream() -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": end_to_end_headers(response.headers.raw),
+            }
+        )
+        # Raw bytes: the body keeps its Content-Encoding, so Content-Length stays true.
+        async for chunk in response.aiter_raw():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def client_gone() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    return await _first_of(stream, client_gone)
+
+
+async def _first_of(main: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[Any]]) -> bool:
+    """Run `main` until it returns, or until `stop` does, and cancel the other; `True` if
+    `stop` came first. An error of `main` propagates."""
+    main_task = asyncio.ensure_future(main())
+    stop_task = asyncio.ensure_future(stop())
+    try:
+        done, _ = await asyncio.wait((main_task, stop_task), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        main_task.cancel()
+        stop_task.cancel()
+        await asyncio.gather(main_task, stop_task, return_exceptions=True)
+    if main_task in done:
+        main_task.result()
+        return False
+    return True

@@ -6,7 +6,7 @@
 from ._certificate_models import AcmeAccount, Certificate, CertificateStatus
 from ._certificates import CertificateDomainConflictError
 from ._config import redact_url
-from ._defaults import API_URL, AUTH_EXCLUDED_PATHS, DefaultsReport
+from ._defaults import API_URL, AUTH_EXCLUDED_PATHS, LOCALHOST, DefaultsReport
 from ._docker_services import (
     DockerDesiredState,
     DockerService,
@@ -48,11 +48,13 @@ from ._registry import (
     isolated_storage_registry,
     live_instance,
 )
+from ._routes import RouteListing
 from .unified_storage import UnifiedStorage
 
 __all__ = [
     "API_URL",
     "AUTH_EXCLUDED_PATHS",
+    "LOCALHOST",
     "AccessTokenRecord",
     "AcmeAccount",
     "Certificate",
@@ -78,6 +80,7 @@ __all__ = [
     "RefreshTokenRecord",
     "RegisteredClient",
     "Route",
+    "RouteListing",
     "RouteMode",
     "RouteTargetType",
     "StorageAlreadyCreatedError",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ._base import StorageBase
 from ._codec import decode_record, encode_record, key_text
 from ._errors import CorruptRecordError, InvalidKeyError
@@ -27,8 +29,18 @@ def get_route(keys: KeySchema, route_id: str) -> Operation[Route | None]:
     return decode_record(key, raw, Route)
 
 
-def list_routes(keys: KeySchema) -> Operation[list[Route]]:
-    """Every route, highest priority first (ties by id)."""
+@dataclass(frozen=True, slots=True)
+class RouteListing:
+    """The readable routes, and why the others are not."""
+
+    routes: list[Route]
+    """Highest priority first (ties by id)."""
+    corrupt: list[CorruptRecordError]
+    """One error per route record that exists but cannot be read (its key, and why)."""
+
+
+def list_usable_routes(keys: KeySchema) -> Operation[RouteListing]:
+    """Every readable route, and an error for each corrupt one."""
     # An index instead of a SCAN: the proxy lists routes on every request, and a SCAN
     # walks the whole keyspace (live tokens included).
     index = keys.route_index()
@@ -38,11 +50,29 @@ def list_routes(keys: KeySchema) -> Operation[list[Route]]:
     except InvalidKeyError:
         raise CorruptRecordError(index, "a member is not a valid route id") from None
     if not route_keys:
-        return []
+        return RouteListing([], [])
     raws = yield ("MGET", *route_keys)
-    records = (decode_record(key, raw, Route) for key, raw in zip(route_keys, raws, strict=True))
-    routes = [route for route in records if route is not None]
-    return sorted(routes, key=lambda route: (-route.priority, route.route_id))
+    routes: list[Route] = []
+    corrupt: list[CorruptRecordError] = []
+    for key, raw in zip(route_keys, raws, strict=True):
+        try:
+            route = decode_record(key, raw, Route)
+        except CorruptRecordError as exc:
+            corrupt.append(exc)
+            continue
+        if route is not None:
+            routes.append(route)
+    routes.sort(key=lambda route: (-route.priority, route.route_id))
+    return RouteListing(routes, corrupt)
+
+
+def list_routes(keys: KeySchema) -> Operation[list[Route]]:
+    """Every route, highest priority first (ties by id); `CorruptRecordError` if one
+    cannot be read."""
+    listing = yield from list_usable_routes(keys)
+    if listing.corrupt:
+        raise listing.corrupt[0]
+    return listing.routes
 
 
 def delete_route(keys: KeySchema, route_id: str) -> Operation[bool]:
@@ -79,6 +109,15 @@ class RouteRecords(StorageBase):
     async def alist_routes(self) -> list[Route]:
         """Async twin of `list_routes()`."""
         return await self._arun(list_routes(self._keys))
+
+    def list_usable_routes(self) -> RouteListing:
+        """Every readable route, and an error for each corrupt one: what routing uses, so
+        that one corrupt route takes no other down."""
+        return self._run(list_usable_routes(self._keys), "list_usable_routes")
+
+    async def alist_usable_routes(self) -> RouteListing:
+        """Async twin of `list_usable_routes()`."""
+        return await self._arun(list_usable_routes(self._keys))
 
     def delete_route(self, route_id: str) -> bool:
         """Delete the route `route_id`; `True` if it existed."""

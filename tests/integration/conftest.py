@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from src.api.async_init import AsyncComponents, init_async_components
 from src.api.routers.oauth import OAuthSettings, oauth_router
 from src.integration import build_api_app
-from src.proxy.app import ProxyApp, proxy_http_client
+from src.proxy.app import ProxyApp
 from src.storage import UnifiedStorage
 
 SETTINGS = OAuthSettings(
@@ -103,10 +103,11 @@ def api_server(storage: UnifiedStorage) -> Iterator[LoopbackServer]:
 
 @pytest.fixture
 async def proxy(storage: UnifiedStorage) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the proxy (driven through ASGI), for requests to `localhost`."""
-    forwarding = proxy_http_client(timeout=5)
+    """A client of the proxy (driven through ASGI), for requests to `localhost`, whose API
+    the proxy serves in-process."""
+    app = ProxyApp(storage, api_app(storage))
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(ProxyApp(storage, forwarding)), base_url="http://localhost"
+        transport=httpx.ASGITransport(app), base_url="http://localhost"
     ) as client:
         yield client
-    await forwarding.aclose()
+    await app.aclose()

@@ -12,7 +12,6 @@ from starlette.types import ASGIApp
 
 from src.api.async_init import AsyncComponents
 from src.integration import build_api_app, build_gateway
-from src.proxy.app import proxy_http_client
 from src.storage import AUTH_EXCLUDED_PATHS, OAuthGrantType, ProxyTarget, UnifiedStorage
 
 
@@ -36,42 +35,32 @@ class Lifespan:
 
 
 async def test_gateway_lifespans(storage: UnifiedStorage, components: AsyncComponents) -> None:
-    client = proxy_http_client(timeout=1)
-    gateway = build_gateway(components, client)
+    gateway = build_gateway(components)
     await storage.astore_proxy_target(
-        ProxyTarget(hostname="localhost", target_url="http://api:9000", auth_enabled=True)
+        ProxyTarget(hostname="localhost", target_url="http://127.0.0.1:9001", auth_enabled=True)
     )
 
-    api = Lifespan(gateway.api)
-    assert await api.send("startup") == {"type": "lifespan.startup.complete"}
+    # The proxy's lifespan runs the API's, whose startup repairs the defaults.
+    proxy = Lifespan(gateway.proxy)
+    assert await proxy.send("startup") == {"type": "lifespan.startup.complete"}
     localhost = await storage.aget_proxy_target("localhost")
     assert localhost is not None
     assert localhost.auth_excluded_paths == list(AUTH_EXCLUDED_PATHS)
-    assert localhost.target_url == "http://api:9000"
-
-    proxy = Lifespan(gateway.proxy)
-    assert await proxy.send("startup") == {"type": "lifespan.startup.complete"}
-    assert not client.is_closed
+    assert localhost.target_url == "http://127.0.0.1:9001"
     assert await proxy.send("shutdown") == {"type": "lifespan.shutdown.complete"}
     await proxy.finished()
-    assert client.is_closed
-
-    assert await api.send("shutdown") == {"type": "lifespan.shutdown.complete"}
-    await api.finished()
     # The storage belongs to the composition root: shutting the apps down leaves it open.
     assert await storage.ahealth_check()
 
 
 async def test_api_serves_the_oauth_endpoints(components: AsyncComponents) -> None:
-    client = proxy_http_client(timeout=1)
-    gateway = build_gateway(components, client)
+    gateway = build_gateway(components)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(gateway.api), base_url="http://api"
     ) as api:
         metadata = await api.get("/.well-known/oauth-authorization-server")
         token = await api.post("/token", data={"grant_type": "refresh_token"})
         status = await api.get("/oauth/status")
-    await client.aclose()
     assert metadata.json()["token_endpoint"] == "http://localhost/token"
     assert (token.status_code, token.json()["error"]) == (401, "invalid_client")
     assert status.status_code == 401
@@ -80,8 +69,7 @@ async def test_api_serves_the_oauth_endpoints(components: AsyncComponents) -> No
 async def test_api_serves_the_mcp_endpoint(
     storage: UnifiedStorage, components: AsyncComponents
 ) -> None:
-    client = proxy_http_client(timeout=1)
-    gateway = build_gateway(components, client)
+    gateway = build_gateway(components)
     registered = await storage.aregister_oauth_client("cli", [OAuthGrantType.REFRESH_TOKEN])
     issued = await storage.aissue_token_pair(registered.client.client_id, "alice", "", 60, 600)
     initialize = {
@@ -103,7 +91,6 @@ async def test_api_serves_the_mcp_endpoint(
         session = {"Mcp-Session-Id": opened.headers["Mcp-Session-Id"]}
         listed = await api.post("/mcp", json=list_tools, headers={**alice, **session})
         anonymous = await api.post("/mcp", json=list_tools, headers=session)
-    await client.aclose()
     assert opened.status_code == 200, opened.text
     assert listed.status_code == 200, listed.text
     assert "list_proxies" in [tool["name"] for tool in listed.json()["result"]["tools"]]

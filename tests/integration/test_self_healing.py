@@ -42,9 +42,10 @@ def default_keys(namespace: str) -> list[str]:
 
 @pytest.fixture
 def gateway(storage: UnifiedStorage) -> Iterator[str]:
-    """The proxy on uvicorn, forwarding to the API app in-process; its URL."""
-    forwarding = httpx.AsyncClient(transport=httpx.ASGITransport(api_app(storage)))
-    with LoopbackServer(ProxyApp(storage, forwarding), proxy_headers=False).running() as proxy:
+    """The proxy on uvicorn, serving the API in-process; its URL."""
+    with LoopbackServer(
+        ProxyApp(storage, api_app(storage)), proxy_headers=False
+    ).running() as proxy:
         yield proxy.url
 
 
@@ -244,8 +245,7 @@ async def test_sign_in_works_again_after_redis_restarted_empty(
 ) -> None:
     storage = UnifiedStorage(own_redis.url, connect_timeout=1, timeout=1)
     try:
-        forwarding = httpx.AsyncClient(transport=httpx.ASGITransport(api_app(storage)))
-        proxy = LoopbackServer(ProxyApp(storage, forwarding), proxy_headers=False)
+        proxy = LoopbackServer(ProxyApp(storage, api_app(storage)), proxy_headers=False)
         with proxy.running():
             async with httpx.AsyncClient(
                 base_url=proxy.url, headers={"Host": "localhost"}, trust_env=False, timeout=10

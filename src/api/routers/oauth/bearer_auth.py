@@ -10,8 +10,8 @@ from __future__ import annotations
 from starlette.authentication import AuthCredentials, AuthenticationBackend
 from starlette.requests import HTTPConnection
 
-from ....proxy.authorization import bearer_credentials
-from ....storage import UnifiedStorage
+from ....proxy.authorization import CHECKED_TOKEN, bearer_credentials
+from ....storage import AccessTokenRecord, UnifiedStorage
 from ...identity import TokenIdentity
 
 
@@ -35,10 +35,12 @@ class BearerAuthBackend(AuthenticationBackend):
         self, conn: HTTPConnection
     ) -> tuple[AuthCredentials, TokenIdentity] | None:
         """The token's scopes and identity, or `None` without a valid token."""
-        credentials = bearer_credentials(authorization_headers(conn))
-        if credentials.token is None:
-            return None
-        record = await self._storage.aget_access_token(credentials.token)
+        record: AccessTokenRecord | None = conn.scope.get(CHECKED_TOKEN)
+        if record is None:
+            credentials = bearer_credentials(authorization_headers(conn))
+            if credentials.token is None:
+                return None
+            record = await self._storage.aget_access_token(credentials.token)
         if record is None:
             return None
         return AuthCredentials(record.scope.split()), TokenIdentity(record.client_id, record.user)
