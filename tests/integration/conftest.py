@@ -78,27 +78,10 @@ def api_app(storage: UnifiedStorage) -> FastAPI:
     return build_api_app(storage, [oauth_router(storage, SETTINGS)])
 
 
-async def point_localhost_at(storage: UnifiedStorage, url: str) -> None:
-    """Serve `localhost`, and the default routes to the API, from `url`."""
-    localhost = await storage.aget_proxy_target("localhost")
-    assert localhost is not None
-    for route in await storage.alist_routes():
-        if route.target_value == localhost.target_url:
-            await storage.astore_route(route.model_copy(update={"target_value": url}))
-    await storage.aupdate_proxy_target("localhost", {"target_url": url})
-
-
 @pytest.fixture
 async def components(redis_url: str, storage: UnifiedStorage) -> AsyncComponents:
     """The gateway's components on the test's storage, with the tests' OAuth issuer."""
     return await init_async_components(redis_url, storage, oauth_issuer=SETTINGS.issuer)
-
-
-@pytest.fixture
-def api_server(storage: UnifiedStorage) -> Iterator[LoopbackServer]:
-    """The API, served over HTTP."""
-    with LoopbackServer(api_app(storage)).running() as server:
-        yield server
 
 
 @pytest.fixture

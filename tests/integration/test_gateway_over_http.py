@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from src.proxy.app import ProxyApp
 from src.storage import OAuthGrantType, ProxyTarget, RegisteredClient, UnifiedStorage
 
-from .conftest import LoopbackServer, api_app, point_localhost_at
+from .conftest import LoopbackServer, api_app
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ import pytest
 from src.api.routers.oauth import login, register_client
 from src.storage import API_URL, AUTH_EXCLUDED_PATHS, ProxyTarget, UnifiedStorage
 
-
 EXPIRED_AFTER = timedelta(milliseconds=50)
 
 
