@@ -1,12 +1,13 @@
-"""`python -m src serve`: the API and the proxy in one process, on the Redis of `REDIS_URL`
-or on the embedded one, stopped by a signal; and its clear failures.
+"""`python -m src serve`: the gateway in one process, on the Redis of `REDIS_URL` or on the
+embedded one, stopped by a signal; and its clear failures.
 
-The API listens where the `localhost` target's URL says (127.0.0.1:9000), so these tests
-need that port; the proxy gets a free one.
+The proxy gets a free port; it is the only one the process listens on (the API is served
+in-process, on the `localhost` host).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -18,16 +19,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 import src.main
-from src.storage import API_URL, redact_url
+from src.storage import redact_url
 
 ROOT = Path(__file__).resolve().parent.parent
-API_PORT = urlsplit(API_URL).port or 80
 STARTUP_LIMIT = 60.0
 """Seconds a server gets to answer before the test gives up on it (a bound, not a check)."""
 STOP_LIMIT = 30.0
@@ -48,17 +47,23 @@ def environment(redis_url: str | None) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT)}
 
 
-def serve_command(proxy_port: int) -> list[str]:
-    return [sys.executable, "-m", "src", "serve", "--proxy-port", str(proxy_port)]
+def serve_command(proxy_port: int, *options: str) -> list[str]:
+    return [sys.executable, "-m", "src", "serve", "--proxy-port", str(proxy_port), *options]
 
 
 @contextmanager
-def serving(cwd: Path, env: dict[str, str], proxy_port: int) -> Iterator[subprocess.Popen[bytes]]:
+def serving(
+    cwd: Path, env: dict[str, str], proxy_port: int, *options: str
+) -> Iterator[subprocess.Popen[bytes]]:
     """`serve` as a child process, its output in `cwd/serve.log`; killed if still running
     when the block ends."""
     with (cwd / "serve.log").open("wb") as log:
         process = subprocess.Popen(
-            serve_command(proxy_port), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+            serve_command(proxy_port, *options),
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             yield process
@@ -87,6 +92,25 @@ def wait_until_healthy(
         if time.monotonic() > deadline:
             pytest.fail(f"no healthy answer within {STARTUP_LIMIT} s:\n{log.read_text()}")
         time.sleep(0.1)
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports the process `pid` listens on, from /proc: its socket inodes matched
+    against the kernel's tables of listening sockets."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
 
 
 def assert_port_free(port: int) -> None:
@@ -119,14 +143,17 @@ def test_serve_until_a_signal(
         ) as client,
     ):
         health = wait_until_healthy(client, process, log)
+        # No side door: the proxy's port is the only one (the embedded Redis is a child).
+        ports = listening_ports(process.pid)
         metadata = client.get("/.well-known/oauth-authorization-server")
         protected = client.get("/oauth/status")
         unknown = client.get("/", headers={"Host": "nobody.example"})
         process.send_signal(signum)
         code = process.wait(timeout=STOP_LIMIT)
 
+    assert ports == {proxy_port}
     assert health.json() == {"status": "ok", "storage": True, "defaults": True}
-    # The upstream's Date only: the proxy adds none of its own beside it.
+    # One Date: the API's own answers get one, as forwarded ones carry the upstream's.
     assert len(health.headers.get_list("date")) == 1
     assert metadata.status_code == 200
     issuer = f"http://localhost:{proxy_port}"
@@ -143,8 +170,8 @@ def test_serve_until_a_signal(
     lines = output.splitlines()
     finished = [i for i, line in enumerate(lines) if "Finished server process" in line]
     closed = [i for i, line in enumerate(lines) if line.endswith("closed the storage")]
-    # Both servers stopped, and only then was the storage closed.
-    assert len(finished) == 2 and len(closed) == 1 and max(finished) < closed[0], output
+    # The server stopped, and only then was the storage closed.
+    assert len(finished) == 1 and len(closed) == 1 and finished[0] < closed[0], output
     storage_url = re.search(r"storage on (\S+);", output)
     assert storage_url is not None, output
     if redis == "embedded":
@@ -158,7 +185,6 @@ def test_serve_until_a_signal(
             pass
     else:
         assert storage_url[1] == redact_url(redis_url)
-    assert_port_free(API_PORT)
     assert_port_free(proxy_port)
 
 
@@ -177,14 +203,12 @@ def occupied(port: int) -> Iterator[None]:
         yield
 
 
-@pytest.mark.parametrize("role", ["the API", "the proxy"])
 @pytest.mark.parametrize("redis", ["REDIS_URL", "embedded"])
-def test_a_port_in_use_fails_clearly(role: str, redis: str, redis_url: str, tmp_path: Path) -> None:
-    proxy_port = free_port()
-    taken = API_PORT if role == "the API" else proxy_port
+def test_a_port_in_use_fails_clearly(redis: str, redis_url: str, tmp_path: Path) -> None:
+    taken = free_port()
     with occupied(taken):
         result = subprocess.run(
-            serve_command(proxy_port),
+            serve_command(taken),
             cwd=tmp_path,
             env=environment(redis_url if redis == "REDIS_URL" else None),
             capture_output=True,
@@ -193,11 +217,10 @@ def test_a_port_in_use_fails_clearly(role: str, redis: str, redis_url: str, tmp_
         )
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
-        f"serve failed: cannot listen on 127.0.0.1:{taken} for {role}: Address already in use\n"
+        f"serve failed: cannot listen on 127.0.0.1:{taken} for the proxy: Address already in use\n"
     )
     # It failed before starting any Redis.
     assert not (tmp_path / ".gateway").exists()
-    assert_port_free(API_PORT)
 
 
 def test_an_unavailable_redis_fails_clearly(tmp_path: Path) -> None:
@@ -214,7 +237,6 @@ def test_an_unavailable_redis_fails_clearly(tmp_path: Path) -> None:
     assert result.stderr.startswith(f"serve failed: Redis at redis://:***@127.0.0.1:{closed}/0")
     assert result.stderr.count("\n") == 1, result.stderr
     assert "hunter2" not in result.stderr
-    assert_port_free(API_PORT)
 
 
 @pytest.mark.parametrize(
@@ -224,6 +246,12 @@ def test_an_unavailable_redis_fails_clearly(tmp_path: Path) -> None:
         (["--proxy-port", "65536"], "expected a port number from 1 to 65535, got '65536'"),
         (["--proxy-port", "http"], "expected a port number from 1 to 65535, got 'http'"),
         (["--proxy-port"], "expected one argument"),
+        (["--head-timeout", "0"], "expected a positive number of seconds, got '0'"),
+        (["--body-timeout", "nan"], "expected a positive number of seconds, got 'nan'"),
+        (["--upstream-timeout", "-1"], "expected a positive number of seconds, got '-1'"),
+        (["--max-body-size", "1e3"], "expected a positive whole number, got '1e3'"),
+        (["--upstream-connections", "0"], "expected a positive whole number, got '0'"),
+        (["--trusted-proxy", "10.0.0.0/33"], "expected an IP address or network, got"),
     ],
 )
 def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -247,4 +275,27 @@ def test_a_bad_host_fails_clearly(redis_url: str, tmp_path: Path) -> None:
         r"serve failed: cannot listen on no-such-host\.invalid:\d+ for the proxy: .+\n",
         result.stderr,
     )
-    assert_port_free(API_PORT)
+
+
+def test_the_proxys_bounds_are_options(redis_url: str, tmp_path: Path) -> None:
+    proxy_port = free_port()
+    log = tmp_path / "serve.log"
+    options = ("--max-body-size", "10", "--trusted-proxy", "127.0.0.1")
+    with (
+        serving(tmp_path, environment(redis_url), proxy_port, *options) as process,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{proxy_port}",
+            headers={"Host": "localhost"},
+            trust_env=False,
+        ) as client,
+    ):
+        wait_until_healthy(client, process, log)
+        small = client.post("/token", content=b"grant_type")
+        large = client.post("/token", content=b"grant_type=")
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=STOP_LIMIT)
+    assert small.status_code == 400
+    assert (large.status_code, large.text) == (
+        413,
+        "the request body exceeds this host's limit of 10 bytes\n",
+    )

@@ -34,6 +34,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -187,6 +188,15 @@ class _RequestBody:
 
 def _body_too_large(limit: int) -> Reply:
     return Reply(413, f"the request body exceeds this host's limit of {limit} bytes", (_CLOSE,))
+
+
+def _with_date(start: Message) -> Message:
+    """A response start with a `Date` header (RFC 9110 §6.6.1): for the API, whose answers
+    the proxy's server sends without adding one (forwarded answers carry the upstream's)."""
+    headers = list(start.get("headers", []))
+    if not any(name.lower() == b"date" for name, _ in headers):
+        headers.append((b"date", formatdate(usegmt=True).encode("ascii")))
+    return {**start, "headers": headers}
 
 
 def _headers_named(scope: Scope, name: bytes) -> list[bytes]:
@@ -346,7 +356,9 @@ class UnifiedHandler:
             # Once the body failed, the API only sees a disconnect: what it answers to that
             # is not for the client, who gets the proxy's own answer below.
             if not body.failed:
-                started = True
+                if message["type"] == "http.response.start":
+                    started = True
+                    message = _with_date(message)
                 await send(message)
 
         api_scope = {**scope, CHECKED_TOKEN: decision.token}
