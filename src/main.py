@@ -46,6 +46,7 @@ from .storage import (
     UnifiedStorage,
     assert_single_instance,
 )
+from .workers import STOP_SIGNALS, run_workers
 
 EMBEDDED_DATA_DIR = Path(".gateway") / "redis"
 DEFAULT_PROXY_HOST = "127.0.0.1"
@@ -244,12 +245,17 @@ def _proxy_server(gateway: Gateway) -> _Server:
     )
 
 
-async def _serve(url: str, proxy_socket: socket.socket, settings: ProxySettings) -> None:
+async def _serve(
+    url: str,
+    proxy_socket: socket.socket,
+    settings: ProxySettings,
+    stop_signals: Sequence[signal.Signals] = STOP_SIGNALS,
+) -> None:
     proxy_host, proxy_port = proxy_socket.getsockname()[:2]
     stopper = _Stopper()
     loop = asyncio.get_running_loop()
     # Installed first, so that a signal during startup stops the server as it starts.
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in stop_signals:
         loop.add_signal_handler(signum, stopper.on_signal)
     try:
         # The `localhost` target serves the OAuth server: its public URL is the proxy's.
@@ -264,7 +270,7 @@ async def _serve(url: str, proxy_socket: socket.socket, settings: ProxySettings)
             )
             await _run_servers(stopper, [("the proxy", server, proxy_socket)])
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in stop_signals:
             loop.remove_signal_handler(signum)
 
 
@@ -278,11 +284,22 @@ def _log_like_uvicorn() -> None:
     gateway.setLevel(logging.INFO)
 
 
+def _serve_worker(url: str, proxy_socket: socket.socket, settings: ProxySettings) -> int:
+    """One of several gateway processes: `_serve` until the supervisor's SIGTERM."""
+    try:
+        asyncio.run(_serve(url, proxy_socket, settings, stop_signals=(signal.SIGTERM,)))
+    except (StorageError, ServeError) as exc:
+        print(f"serve failed in worker {os.getpid()}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def serve_command(args: argparse.Namespace) -> int:
-    """Run the gateway until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot serve.
+    """Run the gateway until SIGINT or SIGTERM, in `args.workers` processes; 0 after a
+    clean stop, 1 if it cannot serve.
 
     Shutdown order: the server (finishing open requests), then the orchestrator (closing
-    the storage), then the embedded Redis.
+    the storage), then the embedded Redis (after every worker stopped).
     """
     _log_like_uvicorn()
     try:
@@ -294,11 +311,14 @@ def serve_command(args: argparse.Namespace) -> int:
         with ExitStack() as resources:
             proxy_socket = resources.enter_context(_listen(args.host, args.proxy_port, "the proxy"))
             url = resources.enter_context(redis_url())
-            asyncio.run(_serve(url, proxy_socket, settings))
+            if args.workers == 1:
+                asyncio.run(_serve(url, proxy_socket, settings))
+                return 0
+            code = run_workers(args.workers, lambda _: _serve_worker(url, proxy_socket, settings))
     except (StorageError, EmbeddedRedisError, ServeError) as exc:
         print(f"serve failed: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return code
 
 
 def _port_number(text: str) -> int:
@@ -386,6 +406,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--host",
         default=DEFAULT_PROXY_HOST,
         help=f"the address the proxy listens on (default: {DEFAULT_PROXY_HOST})",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive_integer,
+        default=1,
+        help="gateway processes sharing the port, each with its own storage (default: 1)",
     )
     _add_proxy_settings(serve)
     oauth = commands.add_parser("oauth", help="manage OAuth clients and tokens")

@@ -299,3 +299,61 @@ def test_the_proxys_bounds_are_options(redis_url: str, tmp_path: Path) -> None:
         413,
         "the request body exceeds this host's limit of 10 bytes\n",
     )
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_serve_with_workers(redis_url: str, tmp_path: Path) -> None:
+    proxy_port = free_port()
+    log = tmp_path / "serve.log"
+    with (
+        serving(tmp_path, environment(redis_url), proxy_port, "--workers", "2") as process,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{proxy_port}",
+            headers={"Host": "localhost"},
+            trust_env=False,
+        ) as client,
+    ):
+        wait_until_healthy(client, process, log)
+        deadline = time.monotonic() + STARTUP_LIMIT
+        while output := log.read_text():
+            if output.count("Application startup complete") == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        workers = children_of(process.pid)
+        ports = [listening_ports(worker) for worker in workers]
+        answers = {client.get("/health").status_code for _ in range(20)}
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=STOP_LIMIT)
+    output = log.read_text()
+    assert code == 0, output
+    assert len(workers) == 2 and ports == [{proxy_port}, {proxy_port}], output
+    assert answers == {200}
+    # Each worker had its own storage, passed the single-instance check, and closed it.
+    started = re.findall(r"Started server process \[(\d+)\]", output)
+    assert sorted(map(int, started)) == sorted(workers), output
+    assert output.count("closed the storage") == 2, output
+    assert "Traceback" not in output
+    assert_port_free(proxy_port)
+
+
+def test_a_worker_that_dies_stops_the_gateway(redis_url: str, tmp_path: Path) -> None:
+    proxy_port = free_port()
+    log = tmp_path / "serve.log"
+    with (
+        serving(tmp_path, environment(redis_url), proxy_port, "--workers", "2") as process,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{proxy_port}",
+            headers={"Host": "localhost"},
+            trust_env=False,
+        ) as client,
+    ):
+        wait_until_healthy(client, process, log)
+        first, second = children_of(process.pid)
+        os.kill(first, signal.SIGKILL)
+        code = process.wait(timeout=STOP_LIMIT)
+    assert code == 1, log.read_text()
+    with pytest.raises(ProcessLookupError):
+        os.kill(second, 0)
