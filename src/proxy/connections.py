@@ -7,7 +7,9 @@ sees a request:
   from the moment the connection opens and again from the end of each response on a
   kept-alive connection. Past it, the client gets `408` with `connection: close` and the
   connection is closed. The timer stops once the head is parsed: a slow body is the body
-  timeout's business, and a slow application is nobody's here. uvicorn's own keep-alive
+  timeout's business, and a slow application is nobody's here. A body still arriving
+  after its response (one answered early, as a 413 is) counts against the next head: past
+  the timeout, that connection is closed without an answer. uvicorn's own keep-alive
   timeout (`timeout_keep_alive`) keeps running beside it; whichever ends first closes an
   idle kept-alive connection (uvicorn's quietly, this one with a 408).
 - `max_connections_per_client`: open connections per client address. One connection past

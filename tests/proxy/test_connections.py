@@ -35,14 +35,14 @@ PARTIAL_HEAD = f"GET /private?token={SECRET} HTTP/1.1\r\nAuthorization: Bearer {
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:
     """Reads the whole body and answers `METHOD PATH BODY-LENGTH`; on `/slow`, after twice
-    the head timeout."""
+    the head timeout; on `/early`, at once, without reading the body (as a 413 would)."""
     if scope["type"] == "lifespan":
         while (await receive())["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
     length = 0
-    more_body = True
+    more_body = scope["path"] != "/early"
     while more_body:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -249,6 +249,23 @@ def test_a_slow_body_is_not_cut_by_the_head_timeout(connect: Connect) -> None:
             client.send(bytes([byte]))
         response = client.response()
         assert (response.status, response.body) == (200, b"POST /upload 6")
+
+
+def test_a_body_still_arriving_after_its_response_counts_against_the_next_head(
+    connect: Connect,
+) -> None:
+    with serving(head_timeout=HEAD_TIMEOUT) as server:
+        client = connect(server)
+        client.send(request("/early", body=b"x" * 100)[:-90])
+        assert client.response().body == b"POST /early 0"
+        # Ten bytes of body every 0.2 s: the rest would take 1.8 s.
+        sent = 0
+        while sent < 9 and not select.select([client.sock], [], [], 0.2)[0]:
+            client.send(b"x" * 10)
+            sent += 1
+        assert sent < 9
+        # No request to answer: closed without a response.
+        assert client.closed_by_server()
 
 
 def test_uvicorns_keep_alive_timeout_still_closes_an_idle_connection_quietly(
