@@ -4,6 +4,7 @@ clients, and source addresses of 127.0.0.0/8 as different clients."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import select
 import socket
@@ -11,7 +12,6 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,7 +141,7 @@ def connect() -> Iterator[Connect]:
         client.sock.close()
 
 
-@contextmanager
+@contextlib.contextmanager
 def serving(**settings: Any) -> Iterator[LoopbackServer]:
     """The echo application behind the bounded protocol of `ProxySettings(**settings)`."""
     protocol = bounded_h11_protocol(ProxySettings(**settings))
@@ -303,6 +303,14 @@ def test_a_connection_past_the_cap_gets_503_at_once_and_others_are_served(
         [record] = connection_records(caplog)
         assert "127.0.0.2" in record.getMessage()
         assert record.exc_info is None
+        # A request sent at once is not read: the application never answers it.
+        eager = connect(server, "127.0.0.2")
+        eager.send(request("/eager"))
+        response = eager.response()
+        assert (response.status, response.body) == (503, TOO_MANY_CONNECTIONS_TEXT)
+        # Closed with the request unread, the server's socket may end with a reset.
+        with contextlib.suppress(ConnectionResetError):
+            assert eager.closed_by_server()
         assert connect(server, "127.0.0.3").get().status == 200
         for client in held:
             assert client.get().status == 200
