@@ -27,8 +27,9 @@ in the class, shared by every connection of that server and of that process only
         ...
     )
 
-`ws="none"`: a WebSocket upgrade hands the connection to another protocol class, whose
-close this one never sees; the proxy forwards no WebSocket, so it should not accept one.
+`ws="none"`: a WebSocket upgrade hands the connection to another protocol class, so this
+one would never see it close and its slot would stay taken; the proxy forwards no
+WebSocket, so it accepts none.
 """
 
 from __future__ import annotations
