@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -33,10 +34,11 @@ class LoopbackServer:
 
     The port is bound at construction, so `url` is known before the server starts. The
     proxy is the edge: serve it with `proxy_headers=False`, or uvicorn would take a
-    loopback client's `X-Forwarded-For` for its address.
+    loopback client's `X-Forwarded-For` for its address. Further keyword arguments go to
+    `uvicorn.Config` (`http=...`, `timeout_keep_alive=...`).
     """
 
-    def __init__(self, app: ASGIApp, *, proxy_headers: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, proxy_headers: bool = True, **config: Any) -> None:
         # IPPROTO_TCP spelled out: asyncio turns Nagle's algorithm off only on sockets whose
         # protocol says TCP (else each response waits ~40 ms for a delayed ACK).
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -51,6 +53,7 @@ class LoopbackServer:
                 lifespan="on",
                 proxy_headers=proxy_headers,
                 timeout_graceful_shutdown=5,
+                **config,
             )
         )
         self._thread = threading.Thread(
