@@ -39,6 +39,7 @@ from .api.routers.oauth import CommandError, login, register_client
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from .integration import Gateway, build_gateway
 from .orchestrator import MainOrchestrator
+from .proxy.connections import bounded_h11_protocol
 from .proxy.settings import ProxySettings
 from .storage import (
     OAuthGrantType,
@@ -227,12 +228,15 @@ async def _run_servers(
             raise result
 
 
-def _proxy_server(gateway: Gateway) -> _Server:
-    """The uvicorn server of the proxy, without access logs: uvicorn's access logger would
+def _proxy_server(gateway: Gateway, settings: ProxySettings) -> _Server:
+    """The uvicorn server of the proxy: h11 with the connection bounds of `settings`, no
+    WebSocket (the proxy forwards none), and no access log: uvicorn's access logger would
     log the query string of every request to every host, which may carry secrets."""
     return _Server(
         uvicorn.Config(
             gateway.proxy,
+            http=bounded_h11_protocol(settings),
+            ws="none",
             lifespan="on",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
             access_log=False,
@@ -260,7 +264,7 @@ async def _serve(
     try:
         # The `localhost` target serves the OAuth server: its public URL is the proxy's.
         async with started(url, oauth_issuer=f"http://localhost:{proxy_port}") as orchestrator:
-            server = _proxy_server(build_gateway(orchestrator.components, settings))
+            server = _proxy_server(build_gateway(orchestrator.components, settings), settings)
             stopper.add(server)
             logger.info(
                 "storage on %s; gateway on http://%s:%d (its API on host localhost)",

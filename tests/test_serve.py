@@ -280,7 +280,10 @@ def test_a_bad_host_fails_clearly(redis_url: str, tmp_path: Path) -> None:
 def test_the_proxys_bounds_are_options(redis_url: str, tmp_path: Path) -> None:
     proxy_port = free_port()
     log = tmp_path / "serve.log"
-    options = ("--max-body-size", "10", "--trusted-proxy", "127.0.0.1")
+    options = (
+        *("--max-body-size", "10", "--trusted-proxy", "127.0.0.1"),
+        *("--head-timeout", "1", "--max-connections-per-client", "2"),
+    )
     with (
         serving(tmp_path, environment(redis_url), proxy_port, *options) as process,
         httpx.Client(
@@ -292,6 +295,18 @@ def test_the_proxys_bounds_are_options(redis_url: str, tmp_path: Path) -> None:
         wait_until_healthy(client, process, log)
         small = client.post("/token", content=b"grant_type")
         large = client.post("/token", content=b"grant_type=")
+        # The 413 closed the client's connection: two more are allowed, a third refused.
+        with (
+            socket.create_connection(("127.0.0.1", proxy_port)) as slow,
+            socket.create_connection(("127.0.0.1", proxy_port)) as idle,
+        ):
+            slow.sendall(b"GET /health HTTP/1.1\r\nHost: loc")
+            slow.settimeout(STARTUP_LIMIT)
+            idle.sendall(b"G")
+            with socket.create_connection(("127.0.0.1", proxy_port)) as refused:
+                refused.settimeout(STARTUP_LIMIT)
+                refusal = refused.recv(1024)
+            timed_out = slow.recv(1024)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=STOP_LIMIT)
     assert small.status_code == 400
@@ -299,6 +314,8 @@ def test_the_proxys_bounds_are_options(redis_url: str, tmp_path: Path) -> None:
         413,
         "the request body exceeds this host's limit of 10 bytes\n",
     )
+    assert refusal.startswith(b"HTTP/1.1 503 ")
+    assert timed_out.startswith(b"HTTP/1.1 408 ")
 
 
 def children_of(pid: int) -> list[int]:
