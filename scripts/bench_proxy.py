@@ -1,15 +1,21 @@
-"""What the proxy adds to a request: direct requests to a local upstream against the same
-requests through the proxy (target lookup, bearer token check, forwarding), in one run.
+"""What the gateway's proxy adds to a request, against a bare pass-through proxy on the
+same stack, in one run.
 
-Everything runs on loopback: an embedded redis-server, a trivial upstream and the proxy,
-each served by uvicorn in a thread of this process, and one `httpx.AsyncClient` (the same
-setup for both sides) sending the requests one at a time. Each round times a batch of one
-side, then of the other (in alternating order); medians over the rounds are reported,
-because this machine is shared and absolute times drift. Redis round trips are counted
-with the server's `INFO commandstats` around the proxied batches (the proxy's path sends
-plain commands only, no pipelines or scripts, so each command is one round trip).
+Everything runs on loopback: an embedded redis-server, a trivial upstream, a bare
+pass-through proxy (uvicorn and httpx, forwarding with no lookups at all) and the gateway's
+proxy (as `serve` configures it), each served by uvicorn in a thread of this process. The
+same `httpx.AsyncClient` drives every side.
 
-    python scripts/bench_proxy.py [--requests 300] [--rounds 7]
+- Latency: requests one at a time; each round times a batch direct, through the
+  pass-through and through the gateway (in rotating order). What each proxy adds is its
+  median over the rounds minus the direct median; the ratio of the two is the figure to
+  watch (target: at most 1.25), because this machine is shared and absolute times drift.
+- Throughput: requests/s with 32 concurrent connections, through each proxy.
+- Redis round trips per proxied request, from the server's `INFO commandstats` around the
+  gateway's batches (its path sends plain commands, one round trip each; a pipeline or a
+  transaction counts its commands, so the figure is an upper bound).
+
+    python scripts/bench_proxy.py [--requests 300] [--rounds 7] [--concurrent-requests 2000]
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -33,9 +40,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from src.embedded_redis import EmbeddedRedis
 from src.integration import build_api_app
 from src.proxy.app import ProxyApp
+from src.proxy.connections import bounded_h11_protocol
+from src.proxy.settings import ProxySettings
 from src.storage import OAuthGrantType, ProxyTarget, UnifiedStorage
 
 HOST = "bench.example"
+CONCURRENCY = 32
 
 
 async def upstream(scope: Scope, receive: Receive, send: Send) -> None:
@@ -52,15 +62,60 @@ async def upstream(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
+class PassThrough:
+    """The baseline: forwards every request to one upstream, streamed both ways, with no
+    lookup, no check and no header rules beyond dropping `Host`."""
+
+    def __init__(self, upstream_url: str) -> None:
+        self._upstream = upstream_url
+        self._client = httpx.AsyncClient(
+            trust_env=False, limits=httpx.Limits(max_connections=CONCURRENCY)
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+
+        async def body() -> AsyncIterator[bytes]:
+            more = True
+            while more:
+                message = await receive()
+                more = message.get("more_body", False)
+                yield message.get("body", b"")
+
+        query = scope["query_string"].decode()
+        request = httpx.Request(
+            scope["method"],
+            f"{self._upstream}{scope['raw_path'].decode()}" + (f"?{query}" if query else ""),
+            headers=[(name, value) for name, value in scope["headers"] if name != b"host"],
+            content=body(),
+        )
+        response = await self._client.send(request, stream=True)
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": response.headers.raw,
+                }
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+
+
 @contextlib.contextmanager
-def served(app: ASGIApp) -> Iterator[str]:
+def served(app: ASGIApp, **config: Any) -> Iterator[str]:
     """Serve `app` with uvicorn on a free loopback port in a thread; yield its URL."""
     # IPPROTO_TCP spelled out: asyncio turns Nagle's algorithm off only on sockets whose
     # protocol says TCP, and a response sent in two writes then waits ~40 ms for an ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
+    config = {"http": "h11", **config}
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False)
+        uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False, **config)
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -86,54 +141,108 @@ def redis_commands(client: redis.Redis) -> dict[str, int]:
     }
 
 
-async def batch(client: httpx.AsyncClient, url: str, headers: dict[str, str], n: int) -> float:
-    """µs per request over `n` sequential requests."""
+Batch = Callable[[int], Awaitable[float]]
+
+
+def sequential(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> Batch:
+    """A batch of requests one at a time: µs per request."""
+
+    async def run(n: int) -> float:
+        started = time.perf_counter()
+        for _ in range(n):
+            response = await client.get(url, headers=headers)
+            if response.status_code != 200:
+                raise RuntimeError(f"{url} answered {response.status_code}")
+        return (time.perf_counter() - started) / n * 1e6
+
+    return run
+
+
+async def throughput(client: httpx.AsyncClient, url: str, headers: dict[str, str], n: int) -> float:
+    """Requests/s for `n` requests over `CONCURRENCY` concurrent connections."""
+    remaining = n
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            response = await client.get(url, headers=headers)
+            if response.status_code != 200:
+                raise RuntimeError(f"{url} answered {response.status_code}")
+
     started = time.perf_counter()
-    for _ in range(n):
-        response = await client.get(url, headers=headers)
-        if response.status_code != 200:
-            raise RuntimeError(f"{url} answered {response.status_code}")
-    return (time.perf_counter() - started) / n * 1e6
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return n / (time.perf_counter() - started)
 
 
 async def measure(
-    direct_url: str, proxy_url: str, token: str, raw: redis.Redis, requests: int, rounds: int
+    urls: dict[str, str], token: str, raw: redis.Redis, args: argparse.Namespace
 ) -> None:
-    direct_headers: dict[str, str] = {}
-    proxied_headers = {"Host": HOST, "Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(trust_env=False) as client:
-        await batch(client, f"{direct_url}/x", direct_headers, 50)
-        await batch(client, f"{proxy_url}/x", proxied_headers, 50)
-        direct: list[float] = []
-        proxied: list[float] = []
+    headers = {
+        "direct": {},
+        "pass-through": {},
+        "gateway": {"Host": HOST, "Authorization": f"Bearer {token}"},
+    }
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(trust_env=False, limits=limits, timeout=30) as client:
+        batches = {side: sequential(client, f"{urls[side]}/x", headers[side]) for side in urls}
+        for run in batches.values():
+            await run(50)
+        times: dict[str, list[float]] = {side: [] for side in urls}
         commands: dict[str, int] = {}
-        for index in range(rounds):
-            if index % 2:
-                direct.append(await batch(client, f"{direct_url}/x", direct_headers, requests))
-            before = redis_commands(raw)
-            proxied.append(await batch(client, f"{proxy_url}/x", proxied_headers, requests))
-            after = redis_commands(raw)
-            for name, calls in after.items():
-                commands[name] = commands.get(name, 0) + calls - before.get(name, 0)
-            if not index % 2:
-                direct.append(await batch(client, f"{direct_url}/x", direct_headers, requests))
-    added = statistics.median(p - d for p, d in zip(proxied, direct, strict=True))
-    per_request = {name: calls / (requests * rounds) for name, calls in commands.items() if calls}
-    print(f"{'direct':<28} {statistics.median(direct):>10.1f} µs/request")
-    print(f"{'through the proxy':<28} {statistics.median(proxied):>10.1f} µs/request")
-    print(f"{'added by the proxy':<28} {added:>10.1f} µs/request (median of paired rounds)")
-    print(f"{'Redis round trips':<28} {sum(per_request.values()):>10.2f} per proxied request")
+        order = list(urls)
+        for index in range(args.rounds):
+            for side in order[index % 3 :] + order[: index % 3]:
+                before = redis_commands(raw)
+                times[side].append(await batches[side](args.requests))
+                if side == "gateway":
+                    for name, calls in redis_commands(raw).items():
+                        commands[name] = commands.get(name, 0) + calls - before.get(name, 0)
+        rates = {
+            side: await throughput(
+                client, f"{urls[side]}/x", headers[side], args.concurrent_requests
+            )
+            for side in ("pass-through", "gateway")
+        }
+    median = {side: statistics.median(values) for side, values in times.items()}
+    added = {side: median[side] - median["direct"] for side in ("pass-through", "gateway")}
+    per_request = {
+        name: calls / (args.requests * args.rounds) for name, calls in commands.items() if calls
+    }
+    rows = [("direct", f"{median['direct']:.1f} µs/request")]
+    for side in ("pass-through", "gateway"):
+        rows.append((f"through the {side}", f"{median[side]:.1f} µs/request"))
+        rows.append((f"  added by the {side}", f"{added[side]:.1f} µs/request"))
+    latency_ratio = added["gateway"] / added["pass-through"]
+    rows.append(("added latency, gateway/pass-through", f"{latency_ratio:.2f}x (target <= 1.25)"))
+    for side in ("pass-through", "gateway"):
+        rows.append((f"{side} at {CONCURRENCY} concurrent", f"{rates[side]:.0f} requests/s"))
+    rows.append(
+        ("throughput, gateway/pass-through", f"{rates['gateway'] / rates['pass-through']:.2f}x")
+    )
+    round_trips = sum(per_request.values())
+    rows.append(("Redis round trips", f"{round_trips:.2f} per proxied request (target <= 1)"))
+    for label, value in rows:
+        print(f"{label:<38} {value}")
     for name, average in sorted(per_request.items()):
-        print(f"  {name:<26} {average:>10.2f}")
+        print(f"  {name:<36} {average:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300, help="requests per batch")
-    parser.add_argument("--rounds", type=int, default=7, help="paired batches")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of batches")
+    parser.add_argument(
+        "--concurrent-requests", type=int, default=2000, help="requests per throughput run"
+    )
     args = parser.parse_args()
-    if not 1 <= args.requests <= 10_000 or not 1 <= args.rounds <= 100:
-        parser.error("--requests must be 1-10000 and --rounds 1-100")
+    if not (
+        1 <= args.requests <= 10_000
+        and 1 <= args.rounds <= 100
+        and 1 <= args.concurrent_requests <= 100_000
+    ):
+        parser.error("--requests must be 1-10000, --rounds 1-100, --concurrent-requests 1-100000")
+    settings = ProxySettings()
     with (
         tempfile.TemporaryDirectory() as data,
         EmbeddedRedis(Path(data), persist=False) as redis_server,
@@ -149,11 +258,17 @@ def main() -> None:
                     "bench", [OAuthGrantType.REFRESH_TOKEN]
                 ).client.client_id
                 token = storage.issue_token_pair(client_id, "bench", "", 3600, 3600).access_token
-                proxy = ProxyApp(storage, build_api_app(storage, []))
-                with served(proxy) as proxy_url:
-                    asyncio.run(
-                        measure(upstream_url, proxy_url, token, raw, args.requests, args.rounds)
-                    )
+                gateway = ProxyApp(storage, build_api_app(storage, []), settings)
+                with (
+                    served(PassThrough(upstream_url)) as pass_through_url,
+                    served(gateway, http=bounded_h11_protocol(settings), ws="none") as gateway_url,
+                ):
+                    urls = {
+                        "direct": upstream_url,
+                        "pass-through": pass_through_url,
+                        "gateway": gateway_url,
+                    }
+                    asyncio.run(measure(urls, token, raw, args))
         finally:
             raw.close()
             storage.close()
