@@ -1,13 +1,19 @@
 """The proxy's ASGI application: `UnifiedHandler` for HTTP, and a lifespan that runs the
-gateway API's lifespan and closes the upstream pools. It is built on the storage it is
-given; it never creates a storage (the real migration left a fallback constructor here)."""
+gateway API's lifespan, follows the configuration's change notifications (the cache of
+targets and routes is used only while it does) and closes the upstream pools. It is built
+on the storage it is given; it never creates a storage (the real migration left a fallback
+constructor here)."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from ..storage import UnifiedStorage
+from .config_cache import ConfigCache
 from .settings import ProxySettings
 from .unified_handler import UnifiedHandler
 from .upstreams import UpstreamPools
@@ -30,8 +36,9 @@ class ProxyApp:
     ) -> None:
         settings = settings or ProxySettings()
         self._api = api
+        self._config = ConfigCache(storage)
         self._pools = UpstreamPools(settings)
-        self._handler = UnifiedHandler(storage, api, self._pools, settings)
+        self._handler = UnifiedHandler(storage, self._config, api, self._pools, settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""
@@ -51,11 +58,15 @@ class ProxyApp:
         message = await receive()
         if message["type"] != "lifespan.startup":
             return
+        watcher = asyncio.create_task(self._config.run())
         try:
             async with self._api.router.lifespan_context(self._api):
                 await send({"type": "lifespan.startup.complete"})
                 while (await receive())["type"] != "lifespan.shutdown":
                     pass
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await self.aclose()
         await send({"type": "lifespan.shutdown.complete"})

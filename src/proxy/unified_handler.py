@@ -53,6 +53,7 @@ from ..storage import (
     UnifiedStorage,
 )
 from .authorization import CHECKED_TOKEN, bearer_credentials, challenge, requires_token
+from .config_cache import ConfigCache
 from .forwarding import (
     Credentials,
     Header,
@@ -212,7 +213,8 @@ class UnifiedHandler:
     """Handles the proxy's HTTP requests; an ASGI application for `http` scopes.
 
     Args:
-        storage: the process's storage (proxy targets, routes, access tokens).
+        storage: the process's storage (access tokens).
+        config: the proxy targets and routes, cached.
         api: the gateway's own API, served in-process on the gateway's host.
         pools: the upstream connection pools, one per proxy target.
         settings: the bounds on clients and upstreams.
@@ -221,11 +223,13 @@ class UnifiedHandler:
     def __init__(
         self,
         storage: UnifiedStorage,
+        config: ConfigCache,
         api: ASGIApp,
         pools: UpstreamPools,
         settings: ProxySettings,
     ) -> None:
         self._storage = storage
+        self._config = config
         self._api = api
         self._pools = pools
         self._settings = settings
@@ -272,7 +276,7 @@ class UnifiedHandler:
             hostname = target_hostname(host_headers)
         except BadHostError as exc:
             return Reply(400, str(exc))
-        target = await self._storage.aget_proxy_target(hostname)
+        target = await self._config.aget_proxy_target(hostname)
         if target is None:
             return Reply(404, "no proxy target for this host")
         if not target.enabled:
@@ -324,7 +328,7 @@ class UnifiedHandler:
         """The URL of the route that applies to the request, else the target's own."""
         if target.route_mode is RouteMode.NONE:
             return target.target_url
-        listing = await self._storage.alist_usable_routes()
+        listing = await self._config.alist_usable_routes()
         for error in listing.corrupt:
             self._report_corrupt(error)
         route = choose_route(applicable_routes(target, listing.routes), path, method)
@@ -337,7 +341,7 @@ class UnifiedHandler:
 
     async def _borrowed_target_url(self, destination: ViaHostname) -> str | Reply:
         try:
-            borrowed = await self._storage.aget_proxy_target(destination.hostname)
+            borrowed = await self._config.aget_proxy_target(destination.hostname)
         except InvalidKeyError:
             raise UnroutableError("a route names an invalid proxy target hostname") from None
         if borrowed is None:

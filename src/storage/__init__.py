@@ -6,6 +6,7 @@
 from ._certificate_models import AcmeAccount, Certificate, CertificateStatus
 from ._certificates import CertificateDomainConflictError
 from ._config import redact_url
+from ._config_changes import ConfigChange
 from ._defaults import API_URL, AUTH_EXCLUDED_PATHS, LOCALHOST, DefaultsReport
 from ._docker_services import (
     DockerDesiredState,
@@ -60,6 +61,7 @@ __all__ = [
     "Certificate",
     "CertificateDomainConflictError",
     "CertificateStatus",
+    "ConfigChange",
     "CorruptRecordError",
     "DefaultsReport",
     "DockerDesiredState",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -63,6 +63,36 @@ class AsyncRedisBackend:
             except StopIteration as done:
                 result: T = done.value
                 return result
+
+    async def subscribe(self, channel: str) -> AsyncIterator[bytes | None]:
+        """`None` once subscribed to `channel`, then the data of each message published
+        on it; a `StorageError` when the connection breaks or stops answering.
+
+        The subscription has a connection of its own (outside the pool's slots). It is
+        pinged when quiet: a connection cut without a reset would otherwise wait forever.
+        """
+        entry = self._clients.get(asyncio.get_running_loop()) or await self._open()
+        pubsub = entry.client.pubsub()
+        step = ("SUBSCRIBE", channel)
+        try:
+            await pubsub.subscribe(channel)
+            yield None
+            quiet = 0.0
+            while True:
+                message = await pubsub.get_message(timeout=self._config.timeout)
+                if message is None:
+                    if quiet:
+                        raise RedisConnectionError("the subscription stopped answering")
+                    quiet = self._config.timeout
+                    await pubsub.ping()
+                    continue
+                quiet = 0.0
+                if message["type"] == "message":
+                    yield message["data"]
+        except RedisError as exc:
+            raise storage_error(exc, step, self._config.redacted_url) from exc
+        finally:
+            await pubsub.aclose()
 
     async def aclose(self) -> None:
         """Close the running loop's client (other loops close theirs when they shut down)."""

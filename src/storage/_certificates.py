@@ -42,7 +42,14 @@ from ._codec import decode_record, decode_text, encode_record
 from ._errors import CorruptRecordError, InvalidKeyError, StorageError
 from ._keys import KeySchema, validate_identifier
 from ._models import ProxyTarget
-from ._operations import CheckAndSet, Command, Operation, load_all, ttl_milliseconds
+from ._operations import (
+    CheckAndSet,
+    Command,
+    Operation,
+    announce_config_change,
+    load_all,
+    ttl_milliseconds,
+)
 
 _ACME_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -276,10 +283,12 @@ def delete_certificate(keys: KeySchema, cert_name: str) -> Operation[bool]:
     """
     deleted = yield from _replace_certificate(keys, cert_name, None)
     targets = yield from load_all(keys.proxy_pattern(), ProxyTarget)
-    for target in targets:
-        if target.cert_name == cert_name:
-            key = keys.proxy(target.hostname)
-            yield CheckAndSet(key, partial(_detached, key, cert_name))
+    detached = [target for target in targets if target.cert_name == cert_name]
+    for target in detached:
+        key = keys.proxy(target.hostname)
+        yield CheckAndSet(key, partial(_detached, key, cert_name))
+    if detached:
+        yield from announce_config_change(keys)
     return deleted is not None
 
 

@@ -93,6 +93,11 @@ class KeySchema:
         """The SCAN pattern that matches every proxy target key."""
         return f"{self._prefix}proxy:*"
 
+    def config_channel(self) -> str:
+        """The pub/sub channel on which every change of a proxy target or a route is
+        announced (a channel, not a key: it holds nothing)."""
+        return f"{self._prefix}config-changes"
+
     def route(self, route_id: str) -> str:
         """The key of a route."""
         return f"{self._prefix}{{routes}}:route:{validate_identifier(route_id, 'route id')}"

@@ -85,6 +85,13 @@ def load_all(pattern: str, model: type[ModelT]) -> Operation[list[ModelT]]:
     return [record for record in records if record is not None]
 
 
+def announce_config_change(keys: KeySchema) -> Operation[None]:
+    """Tell every process that a proxy target or a route changed (see
+    `UnifiedStorage.awatch_config_changes`). Its own step, after the write: PUBLISH names no
+    key, so it belongs to no Cluster slot of a transaction."""
+    yield ("PUBLISH", keys.config_channel(), b"changed")
+
+
 def ping() -> Operation[bool]:
     """Ask Redis for a PONG."""
     reply = yield ("PING",)
@@ -96,6 +103,8 @@ def write_localhost(keys: KeySchema) -> Operation[bytes | None]:
     or `None` when it was right already."""
     key = keys.proxy(LOCALHOST)
     written: bytes | None = yield CheckAndSet(key, lambda raw: repaired_localhost(key, raw))
+    if written is not None:
+        yield from announce_config_change(keys)
     return written
 
 
@@ -103,12 +112,14 @@ def write_default_routes(keys: KeySchema) -> Operation[None]:
     """Write the default routes that are missing, and index them all."""
     # NX: a route an operator changed is theirs; only missing defaults are written.
     routes = default_routes()
-    yield Atomic(
+    *written, indexed = yield Atomic(
         (
             *(("SET", keys.route(route.route_id), encode_record(route), "NX") for route in routes),
             ("SADD", keys.route_index(), *(route.route_id for route in routes)),
         )
     )
+    if any(written) or indexed:
+        yield from announce_config_change(keys)
 
 
 def initialize(keys: KeySchema) -> Operation[None]:

@@ -14,6 +14,7 @@ from ._models import ProxyTarget
 from ._operations import (
     CheckAndSet,
     Operation,
+    announce_config_change,
     load_all,
     updated_record,
     write_default_routes,
@@ -24,6 +25,7 @@ from ._operations import (
 def store_proxy_target(keys: KeySchema, target: ProxyTarget) -> Operation[None]:
     """Create or replace a proxy target."""
     yield ("SET", keys.proxy(target.hostname), encode_record(target))
+    yield from announce_config_change(keys)
 
 
 def get_proxy_target(keys: KeySchema, hostname: str) -> Operation[ProxyTarget | None]:
@@ -59,12 +61,16 @@ def update_proxy_target(
     ):
         raise InvalidKeyError("a proxy target's hostname is its key and cannot change")
     written = yield CheckAndSet(key, lambda raw: updated_record(key, raw, ProxyTarget, changes))
+    if written is not None:
+        yield from announce_config_change(keys)
     return decode_record(key, written, ProxyTarget)
 
 
 def delete_proxy_target(keys: KeySchema, hostname: str) -> Operation[bool]:
     """Delete a proxy target; tell whether it existed."""
     deleted = yield ("DEL", keys.proxy(hostname))
+    if deleted:
+        yield from announce_config_change(keys)
     return bool(deleted)
 
 

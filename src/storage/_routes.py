@@ -9,7 +9,7 @@ from ._codec import decode_record, encode_record, key_text
 from ._errors import CorruptRecordError, InvalidKeyError
 from ._keys import KeySchema
 from ._models import Route
-from ._operations import Atomic, Operation
+from ._operations import Atomic, Operation, announce_config_change
 
 
 def store_route(keys: KeySchema, route: Route) -> Operation[None]:
@@ -20,6 +20,7 @@ def store_route(keys: KeySchema, route: Route) -> Operation[None]:
             ("SADD", keys.route_index(), route.route_id),
         )
     )
+    yield from announce_config_change(keys)
 
 
 def get_route(keys: KeySchema, route_id: str) -> Operation[Route | None]:
@@ -80,6 +81,8 @@ def delete_route(keys: KeySchema, route_id: str) -> Operation[bool]:
     deleted, _ = yield Atomic(
         (("DEL", keys.route(route_id)), ("SREM", keys.route_index(), route_id))
     )
+    if deleted:
+        yield from announce_config_change(keys)
     return bool(deleted)
 
 

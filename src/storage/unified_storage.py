@@ -7,6 +7,7 @@ Each record family lives in a module of its own (`_values`, `_proxy_targets`, `_
 from __future__ import annotations
 
 from ._certificates import CertificateRecords
+from ._config_changes import ConfigChangeRecords
 from ._docker_services import DockerServiceRecords
 from ._mcp import McpRecords
 from ._oauth import OAuthRecords
@@ -20,6 +21,7 @@ class UnifiedStorage(
     ValueRecords,
     ProxyTargetRecords,
     RouteRecords,
+    ConfigChangeRecords,
     PortRecords,
     McpRecords,
     CertificateRecords,
