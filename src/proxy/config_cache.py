@@ -37,16 +37,23 @@ class ConfigCache:
 
     Args:
         storage: the process's storage.
+        max_targets: hostnames remembered before the copy is emptied.
     """
 
-    def __init__(self, storage: UnifiedStorage) -> None:
+    def __init__(self, storage: UnifiedStorage, max_targets: int = MAX_CACHED_TARGETS) -> None:
         self._storage = storage
+        self._max_targets = max_targets
         self._live = False
         self._paused = False
         # Bumped by every change: a read that started before it must not be remembered.
         self._generation = 0
         self._targets: dict[str, ProxyTarget | None] = {}
         self._routes: RouteListing | None = None
+
+    @property
+    def live(self) -> bool:
+        """Whether lookups are answered from the copy: the subscription stands."""
+        return self._live
 
     async def aget_proxy_target(self, hostname: str) -> ProxyTarget | None:
         """`storage.aget_proxy_target(hostname)`, from the copy when it can be trusted."""
@@ -55,7 +62,7 @@ class ConfigCache:
         generation = self._generation
         target = await self._storage.aget_proxy_target(hostname)
         if self._live and generation == self._generation:
-            if len(self._targets) >= MAX_CACHED_TARGETS:
+            if len(self._targets) >= self._max_targets:
                 self._targets.clear()
             self._targets[hostname] = target
         return target

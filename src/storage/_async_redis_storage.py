@@ -68,11 +68,15 @@ class AsyncRedisBackend:
         """`None` once subscribed to `channel`, then the data of each message published
         on it; a `StorageError` when the connection breaks or stops answering.
 
-        The subscription has a connection of its own (outside the pool's slots). It is
-        pinged when quiet: a connection cut without a reset would otherwise wait forever.
+        The subscription has a client of its own, which never reconnects by itself:
+        redis-py's would subscribe again silently, and what was published meanwhile would
+        be lost without anyone knowing. It is pinged when quiet: a connection cut without a
+        reset would otherwise wait forever.
         """
-        entry = self._clients.get(asyncio.get_running_loop()) or await self._open()
-        pubsub = entry.client.pubsub()
+        client = redis.asyncio.Redis.from_url(
+            self._config.url, retry=Retry(NoBackoff(), 0), **self._config.client_options()
+        )
+        pubsub = client.pubsub()
         step = ("SUBSCRIBE", channel)
         try:
             await pubsub.subscribe(channel)
@@ -93,6 +97,7 @@ class AsyncRedisBackend:
             raise storage_error(exc, step, self._config.redacted_url) from exc
         finally:
             await pubsub.aclose()
+            await client.aclose()
 
     async def aclose(self) -> None:
         """Close the running loop's client (other loops close theirs when they shut down)."""
