@@ -1,6 +1,7 @@
-"""Two gateway processes (`serve`) on one Redis agree at once: a target changed elsewhere is
+"""Several gateway processes on one Redis agree at once: a target changed elsewhere is
 served by both within 100 ms, a revocation through one is refused by the other at the next
-request, and concurrent refreshes of one token across both have exactly one winner."""
+request, concurrent refreshes of one token across both have exactly one winner, and
+processes starting together on an empty Redis write the defaults once, without errors."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from src.storage import OAuthGrantType, ProxyTarget, UnifiedStorage
+from src.embedded_redis import EmbeddedRedis
+from src.storage import AUTH_EXCLUDED_PATHS, OAuthGrantType, ProxyTarget, UnifiedStorage
 from tests.integration.conftest import LoopbackServer
 from tests.test_serve import STOP_LIMIT, environment, free_port, serving, wait_until_healthy
 
@@ -156,3 +158,33 @@ async def test_concurrent_refreshes_across_gateways_have_one_winner(
     assert statuses == [200] + [400] * 19, [answer.text for answer in answers]
     losers = {json.loads(answer.text)["error"] for answer in answers if answer.status_code == 400}
     assert losers == {"invalid_grant"}
+
+
+def test_processes_starting_together_on_an_empty_redis(
+    tmp_path: Path, storage_registry: None
+) -> None:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with (
+        EmbeddedRedis(tmp_path / "redis", persist=False) as empty,
+        serving(tmp_path, environment(empty.url), port, "--workers", "4") as process,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Host": "localhost"}, trust_env=False
+        ) as client,
+    ):
+        wait_until_healthy(client, process, log)
+        deadline = time.monotonic() + POLL_LIMIT
+        while log.read_text().count("Application startup complete") < 4:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        with UnifiedStorage(empty.url) as storage:
+            report = storage.ensure_defaults()
+            routes = storage.list_routes()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=STOP_LIMIT)
+    output = log.read_text()
+    assert code == 0, output
+    # Four startups wrote the defaults together: all there, once, nothing to repair.
+    assert report.ok, report
+    assert len(routes) == len(AUTH_EXCLUDED_PATHS)
+    assert "Traceback" not in output and "reconcile:" not in output, output
