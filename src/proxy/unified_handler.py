@@ -32,10 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -422,9 +421,26 @@ class UnifiedHandler:
 
 async def _relay(response: httpx.Response, receive: Receive, send: Send) -> bool:
     """Stream `response` to the client; stop at once if the client goes away first (the
-    caller then closes the upstream connection). `True` if the client went away."""
+    caller then closes the upstream connection). `True` if the client went away.
 
-    async def stream() -> None:
+    The streaming runs in the request's own task; a second task waits for the client's
+    disconnect and cancels it.
+    """
+    relaying = asyncio.current_task()
+    assert relaying is not None
+    gone = False
+    finishing = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if not finishing:  # after the last part, a disconnect changes nothing
+            gone = True
+            relaying.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
         await send(
             {
                 "type": "http.response.start",
@@ -435,27 +451,12 @@ async def _relay(response: httpx.Response, receive: Receive, send: Send) -> bool
         # Raw bytes: the body keeps its Content-Encoding, so Content-Length stays true.
         async for chunk in response.aiter_raw():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finishing = True
         await send({"type": "http.response.body", "body": b""})
-
-    async def client_gone() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
-    return await _first_of(stream, client_gone)
-
-
-async def _first_of(main: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[Any]]) -> bool:
-    """Run `main` until it returns, or until `stop` does, and cancel the other; `True` if
-    `stop` came first. An error of `main` propagates."""
-    main_task = asyncio.ensure_future(main())
-    stop_task = asyncio.ensure_future(stop())
-    try:
-        done, _ = await asyncio.wait((main_task, stop_task), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # Cancelled by the watcher alone: swallowed. By anyone else too: passed on.
+        if not gone or relaying.uncancel() > 0:
+            raise
     finally:
-        main_task.cancel()
-        stop_task.cancel()
-        await asyncio.gather(main_task, stop_task, return_exceptions=True)
-    if main_task in done:
-        main_task.result()
-        return False
-    return True
+        watcher.cancel()
+    return gone
