@@ -3,8 +3,8 @@ same stack, in one run.
 
 Everything runs on loopback: an embedded redis-server, a trivial upstream, a bare
 pass-through proxy (uvicorn and httpx, forwarding with no lookups at all) and the gateway's
-proxy (as `serve` configures it), each served by uvicorn in a thread of this process. The
-same `httpx.AsyncClient` drives every side.
+proxy (as `serve` configures it), each served by uvicorn in a process of its own. The
+same `httpx.AsyncClient` drives every side, from this process.
 
 - Latency: requests one at a time; each round times a batch direct, through the
   pass-through and through the gateway (in rotating order). What each proxy adds is its
@@ -23,10 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing
 import socket
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -106,28 +106,43 @@ class PassThrough:
             await response.aclose()
 
 
+def _serve_in_child(make_app: Callable[[], ASGIApp], sock: socket.socket, config: Any) -> None:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            make_app(), log_level="warning", access_log=False, proxy_headers=False, **config
+        )
+    )
+    server.run(sockets=[sock])
+
+
 @contextlib.contextmanager
-def served(app: ASGIApp, **config: Any) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free loopback port in a thread; yield its URL."""
+def served(make_app: Callable[[], ASGIApp], **config: Any) -> Iterator[str]:
+    """Serve the application `make_app()` builds with uvicorn (h11 unless told otherwise)
+    on a free loopback port, in a forked process of its own, so that no side shares the
+    client's interpreter lock; yield its URL."""
     # IPPROTO_TCP spelled out: asyncio turns Nagle's algorithm off only on sockets whose
     # protocol says TCP, and a response sent in two writes then waits ~40 ms for an ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
-    config = {"http": "h11", **config}
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False, **config)
+    port = sock.getsockname()[1]
+    process = multiprocessing.get_context("fork").Process(
+        target=_serve_in_child, args=(make_app, sock, {"http": "h11", **config}), daemon=True
     )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    process.start()
     try:
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if not process.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError("uvicorn did not start") from None
+                time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
-        thread.join()
+        process.terminate()
+        process.join(10)
         sock.close()
 
 
@@ -250,7 +265,7 @@ def main() -> None:
         storage = UnifiedStorage(redis_server.url, namespace="bench")
         raw = redis.Redis.from_url(redis_server.url)
         try:
-            with served(upstream) as upstream_url:
+            with served(lambda: upstream) as upstream_url:
                 storage.store_proxy_target(
                     ProxyTarget(hostname=HOST, target_url=upstream_url, auth_enabled=True)
                 )
@@ -258,9 +273,14 @@ def main() -> None:
                     "bench", [OAuthGrantType.REFRESH_TOKEN]
                 ).client.client_id
                 token = storage.issue_token_pair(client_id, "bench", "", 3600, 3600).access_token
-                gateway = ProxyApp(storage, build_api_app(storage, []), settings)
+
+                def gateway() -> ProxyApp:
+                    # In the gateway's own process, with a storage of its own, as `serve` runs.
+                    own = UnifiedStorage(redis_server.url, namespace="bench")
+                    return ProxyApp(own, build_api_app(own, []), settings)
+
                 with (
-                    served(PassThrough(upstream_url)) as pass_through_url,
+                    served(lambda: PassThrough(upstream_url)) as pass_through_url,
                     served(gateway, http=bounded_h11_protocol(settings), ws="none") as gateway_url,
                 ):
                     urls = {
