@@ -5,28 +5,12 @@ folder without `__init__.py`, and its configuration only in `pyproject.toml`."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ACME = Path(__file__).parent / "fixtures" / "acme"
-
-Completed = subprocess.CompletedProcess[str]
-
-
-def run(cwd: Path, *command: str, timeout: float = 60) -> Completed:
-    """`command` run in `cwd`, its output captured."""
-    return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
-    )
-
-
-def storage_guard(cwd: Path, *args: str) -> Completed:
-    """The installed `storage-guard` command."""
-    return run(cwd, sys.executable, "-m", "storage_guard", *args)
 
 
 @pytest.fixture

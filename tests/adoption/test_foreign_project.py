@@ -8,7 +8,9 @@ import re
 import sys
 from pathlib import Path
 
-from .conftest import run, set_startup, storage_guard
+from tests.commands import run, storage_guard
+
+from .conftest import set_startup
 
 FINDINGS = [
     "acme/app/services/orders.py:3:35: STG001 'acme.app.persistence._engine' is private to "

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, Completed, run, set_startup
+from tests.commands import Completed, run
+
+from .conftest import REPO, set_startup
 
 PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
 # Building a hook environment installs this repository from the package index's packages.

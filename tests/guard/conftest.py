@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-
-Completed = subprocess.CompletedProcess[str]
 
 PYPROJECT = """\
 [tool.storage-guard]
@@ -47,18 +43,6 @@ def write(root: Path, files: Mapping[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(content))
     return root
-
-
-def storage_guard(cwd: Path, *args: str) -> Completed:
-    """`storage-guard ARGS` run in `cwd`, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "storage_guard", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
 
 
 @pytest.fixture

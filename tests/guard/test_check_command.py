@@ -8,7 +8,9 @@ from pathlib import Path
 
 import jsonschema
 
-from .conftest import storage_guard, write
+from tests.commands import storage_guard
+
+from .conftest import write
 
 SCHEMA = Path(__file__).resolve().parents[1] / "check" / "sarif-schema-2.1.0.json"
 

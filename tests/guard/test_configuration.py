@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from storage_guard.rules import RULES, Rule, rules_markdown
+from tests.commands import storage_guard
 
-from .conftest import PYPROJECT, storage_guard, write
+from .conftest import PYPROJECT, write
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
 ORIGIN = "[tool.storage-guard]"

@@ -4,7 +4,6 @@ gateway, and runners for the real `storage-guard` command, flake8 and lint-impor
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,10 +12,10 @@ import pytest
 
 from storage_guard.config import load_config
 from storage_guard.migration import StorageLayer, load_layer
+from tests.commands import Completed, run, storage_guard
 
 REPO = Path(__file__).resolve().parents[2]
 
-Completed = subprocess.CompletedProcess[str]
 
 PYPROJECT = """\
 [tool.storage-guard]
@@ -55,13 +54,7 @@ packages_with_private_modules =
 
 
 def _run_guard(*arguments: str, cwd: Path) -> Completed:
-    return subprocess.run(
-        [sys.executable, "-m", "storage_guard", *arguments],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return storage_guard(cwd, *arguments)
 
 
 def _copy_legacy_gateway(root: Path) -> Path:
@@ -90,12 +83,13 @@ def flake8_stg() -> Callable[[Path], list[str]]:
     """The real flake8's STG findings on `src` in a folder, as `path:line:col: CODE`."""
 
     def findings(cwd: Path) -> list[str]:
-        completed = subprocess.run(
-            [sys.executable, "-m", "flake8", "--format=%(path)s:%(row)d:%(col)d: %(code)s", "src"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=False,
+        completed = run(
+            cwd,
+            sys.executable,
+            "-m",
+            "flake8",
+            "--format=%(path)s:%(row)d:%(col)d: %(code)s",
+            "src",
         )
         assert completed.returncode in (0, 1), completed.stderr
         return completed.stdout.splitlines()
@@ -109,9 +103,7 @@ def lint_imports() -> Callable[[Path], Completed]:
     executable = Path(sys.executable).with_name("lint-imports")
 
     def lint(cwd: Path) -> Completed:
-        return subprocess.run(
-            [str(executable), "--no-cache"], cwd=cwd, capture_output=True, text=True, check=False
-        )
+        return run(cwd, str(executable), "--no-cache")
 
     return lint
 
