@@ -57,6 +57,7 @@ from .forwarding import (
     Header,
     Origin,
     end_to_end_headers,
+    request_target,
     upstream_request_headers,
     upstream_url,
 )
@@ -367,6 +368,7 @@ class UnifiedHandler:
             forward.url,
             headers=forward.headers,
             content=body.chunks() if forward.has_body else None,
+            extensions={"target": request_target(forward.url)},
         )
         client = self._pools.client_for(forward.hostname)
         try:
