@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -77,6 +77,7 @@ from .upstreams import UpstreamPools
 logger = logging.getLogger(__name__)
 
 _CLOSE: Header = (b"connection", b"close")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,10 @@ class _BodyAbortedError(Exception):
     """The request body stopped: the client went away, idled or sent too much."""
 
 
+class _ClientGoneError(Exception):
+    """The client went away before its response was complete."""
+
+
 @dataclass(slots=True)
 class _RequestBody:
     """The request body as the client sends it, bounded by an idle timeout and a size
@@ -147,6 +152,8 @@ class _RequestBody:
     complete: bool = False
     gone: bool = False
     failure: Reply | None = field(default=None)
+    read: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once `chunks()` has ended, whether the body completed or failed."""
 
     @property
     def failed(self) -> bool:
@@ -177,13 +184,16 @@ class _RequestBody:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body's bytes, for the HTTP client; `_BodyAbortedError` when it fails."""
-        while not self.complete:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                raise _BodyAbortedError
-            body: bytes = message.get("body", b"")
-            if body:
-                yield body
+        try:
+            while not self.complete:
+                message = await self.receive()
+                if message["type"] == "http.disconnect":
+                    raise _BodyAbortedError
+                body: bytes = message.get("body", b"")
+                if body:
+                    yield body
+        finally:
+            self.read.set()
 
 
 def _body_too_large(limit: int) -> Reply:
@@ -371,8 +381,19 @@ class UnifiedHandler:
             extensions={"target": request_target(forward.url)},
         )
         client = self._pools.client_for(forward.hostname)
+
+        async def client_gone() -> None:
+            # While the HTTP client reads the request body, only it may receive: a
+            # disconnect then ends the body (`_BodyAbortedError`).
+            if forward.has_body:
+                await body.read.wait()
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
         try:
-            response = await client.send(request, stream=True)
+            # A client that leaves while the upstream has not answered yet cancels the
+            # upstream request: its connection is closed and its pool slot freed at once.
+            response = await _unless_gone(client.send(request, stream=True), client_gone())
         except _BodyAbortedError:
             if body.failure is not None:
                 await body.failure.send(send)
@@ -380,8 +401,13 @@ class UnifiedHandler:
         except httpx.RequestError as exc:
             await self._upstream_failed(forward, exc).send(send)
             return
+        except _ClientGoneError:
+            body.gone = True
+            return
         try:
-            body.gone = await _relay(response, receive, send)
+            await _relay(response, client_gone(), send)
+        except _ClientGoneError:
+            body.gone = True
         except httpx.HTTPError as exc:
             logger.warning(
                 "upstream of %s broke off its response: %s", forward.hostname, type(exc).__name__
@@ -406,9 +432,9 @@ class UnifiedHandler:
         return Reply(502, "the upstream is unreachable")
 
 
-async def _relay(response: httpx.Response, receive: Receive, send: Send) -> bool:
-    """Stream `response` to the client; stop at once if the client goes away first (the
-    caller then closes the upstream connection). `True` if the client went away."""
+async def _relay(response: httpx.Response, client_gone: Awaitable[None], send: Send) -> None:
+    """Stream `response` to the client; `_ClientGoneError` at once if `client_gone` returns
+    first (the caller then closes the upstream connection)."""
 
     async def stream() -> None:
         await send(
@@ -423,25 +449,20 @@ async def _relay(response: httpx.Response, receive: Receive, send: Send) -> bool
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
-    async def client_gone() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
-    return await _first_of(stream, client_gone)
+    await _unless_gone(stream(), client_gone)
 
 
-async def _first_of(main: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[Any]]) -> bool:
-    """Run `main` until it returns, or until `stop` does, and cancel the other; `True` if
-    `stop` came first. An error of `main` propagates."""
-    main_task = asyncio.ensure_future(main())
-    stop_task = asyncio.ensure_future(stop())
+async def _unless_gone(main: Awaitable[_T], client_gone: Awaitable[None]) -> _T:
+    """The result of `main`, unless `client_gone` returns first: then `main` is cancelled
+    and `_ClientGoneError` raised. An error of `main` propagates."""
+    main_task = asyncio.ensure_future(main)
+    gone_task = asyncio.ensure_future(client_gone)
     try:
-        done, _ = await asyncio.wait((main_task, stop_task), return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait((main_task, gone_task), return_when=asyncio.FIRST_COMPLETED)
     finally:
         main_task.cancel()
-        stop_task.cancel()
-        await asyncio.gather(main_task, stop_task, return_exceptions=True)
+        gone_task.cancel()
+        await asyncio.gather(main_task, gone_task, return_exceptions=True)
     if main_task in done:
-        main_task.result()
-        return False
-    return True
+        return main_task.result()
+    raise _ClientGoneError
