@@ -325,7 +325,13 @@ class UnifiedHandler:
         """The URL of the route that applies to the request, else the target's own."""
         if target.route_mode is RouteMode.NONE:
             return target.target_url
-        listing = await self._storage.alist_usable_routes()
+        try:
+            listing = await self._storage.alist_usable_routes()
+        except CorruptRecordError as exc:
+            # The route index itself: no route can be read, so none applies, as a corrupt
+            # route applies nowhere; every host keeps its own target (`localhost` its API).
+            self._report_corrupt(exc)
+            return target.target_url
         for error in listing.corrupt:
             self._report_corrupt(error)
         route = choose_route(applicable_routes(target, listing.routes), path, method)
