@@ -41,6 +41,8 @@ class Mode(Enum):
     """Never answer; wait until the proxy closes the connection."""
     STREAM = "stream"
     """Answer 200 with a chunked body that never ends."""
+    BREAK = "break"
+    """Answer 200 with a `Content-Length` of 100, send 10 bytes, and close."""
 
 
 @dataclass
@@ -141,6 +143,10 @@ class RawBackend:
                 seen.closed_at = time.monotonic()
         if self.mode is Mode.ANSWER:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+            await writer.drain()
+            return
+        if self.mode is Mode.BREAK:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
             await writer.drain()
             return
         if self.mode is Mode.STREAM:

@@ -13,7 +13,16 @@ import pytest
 from src.proxy.settings import ProxySettings
 from src.storage import ProxyTarget, UnifiedStorage
 
-from .peers import BOUND, Mode, RawBackend, assert_clean_log, eventually, proxy_serving
+from .peers import (
+    BOUND,
+    Mode,
+    RawBackend,
+    assert_clean_log,
+    eventually,
+    get,
+    proxy_serving,
+    raw_connection,
+)
 
 POOL = 2
 POOL_TIMEOUT = 0.3
@@ -106,3 +115,25 @@ async def test_an_unreachable_upstream_gets_502(
         f"upstream http://127.0.0.1:{closed_port} of gone.example failed: ConnectError"
     ]
     assert_clean_log(caplog, "s3cr3t", "c00kie", "/a", "/b")
+
+
+async def test_an_upstream_breaking_off_its_response_closes_the_clients_connection(
+    storage: UnifiedStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    with RawBackend(Mode.BREAK).running() as breaking, proxy_serving(storage, SETTINGS) as proxy:
+        await storage.astore_proxy_target(
+            ProxyTarget(hostname="break.example", target_url=breaking.url)
+        )
+        async with raw_connection(proxy.port) as (reader, writer):
+            writer.write(get(b"/x?k=s3cr3t", b"break.example"))
+            async with asyncio.timeout(BOUND):
+                received = await reader.read()
+    head, _, body = received.partition(b"\r\n\r\n")
+    # What the client got is visibly short of its Content-Length, and the connection ended.
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert b"content-length: 100" in head.lower()
+    assert body == b"0123456789"
+    broke = [r.getMessage() for r in caplog.records if r.name.startswith("src.")]
+    assert broke == ["upstream of break.example broke off its response: RemoteProtocolError"]
+    assert_clean_log(caplog, "s3cr3t")

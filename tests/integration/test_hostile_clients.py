@@ -12,9 +12,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import redis
 
+from src.api.async_init import AsyncComponents
+from src.integration import build_gateway
 from src.proxy.settings import ProxySettings
-from src.storage import ProxyTarget, UnifiedStorage
+from src.storage import OAuthGrantType, ProxyTarget, UnifiedStorage
 
 from .conftest import LoopbackServer
 from .peers import (
@@ -29,6 +32,7 @@ from .peers import (
     proxy_serving,
     raw_connection,
     read_response,
+    serving,
 )
 
 BODY_TIMEOUT = 0.5
@@ -316,3 +320,76 @@ async def test_a_valid_target_reaches_the_backend_byte_for_byte(
     response = await exchange(proxy.port, get(target, b"app.example"))
     assert response.status == 200
     assert [seen.target for seen in backend.seen] == [b"/base" + target]
+
+
+@pytest.mark.parametrize("path", ["/token", "/mcp"])
+async def test_a_client_leaving_mid_body_of_the_api_is_one_line(
+    storage: UnifiedStorage,
+    components: AsyncComponents,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+) -> None:
+    caplog.set_level(logging.INFO)
+    registered = await storage.aregister_oauth_client("cli", [OAuthGrantType.REFRESH_TOKEN])
+    issued = await storage.aissue_token_pair(registered.client.client_id, "alice", "", 60, 600)
+    gateway = build_gateway(components, ProxySettings(body_timeout=30.0))
+    with serving(gateway.proxy) as proxy:
+        async with raw_connection(proxy.port) as (_, writer):
+            head = post_head(
+                "localhost",
+                path,
+                "Content-Length: 900",
+                "Content-Type: application/json",
+                f"Authorization: Bearer {issued.access_token}",
+            )
+            writer.write(head + b'{"jsonrpc": ')
+            await writer.drain()
+            await asyncio.sleep(0.2)
+        assert await eventually(lambda: any("went away" in r.getMessage() for r in caplog.records))
+    went_away = [r.getMessage() for r in gateway_log(caplog) if "went away" in r.getMessage()]
+    assert went_away == ["client 127.0.0.1 went away during its request"]
+    assert_clean_log(caplog, issued.access_token)
+
+
+async def test_the_log_names_no_secret(
+    proxy: LoopbackServer,
+    backend: RawBackend,
+    storage: UnifiedStorage,
+    raw: redis.Redis,
+    namespace: str,
+    closed_port: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    await storage.astore_proxy_target(
+        ProxyTarget(hostname="gone.example", target_url=f"http://127.0.0.1:{closed_port}/pr1vate")
+    )
+    await storage.astore_proxy_target(
+        ProxyTarget(
+            hostname="auth.example", target_url=f"http://127.0.0.1:{closed_port}", auth_enabled=True
+        )
+    )
+    raw.set(f"{namespace}:proxy:bad.example", b"{not json")
+    query = b"/p4th?access_token=qu3ry&password=pa55"
+    cookie = b"Cookie: gateway_session=c00kie"
+    requests = [
+        get(query, b"gone.example", b"Authorization: Bearer t0ken", cookie),
+        get(query, b"auth.example", b"Authorization: Bearer t0ken", cookie),
+        get(query, b"bad.example", b"Authorization: Bearer t0ken"),
+        get(query, b"nobody.example"),
+        get(b"/p4th/../x?password=pa55", b"gone.example"),
+        post_head("gone.example", query.decode(), f"Content-Length: {LIMIT + 1}"),
+    ]
+    for request in requests:
+        assert (await exchange(proxy.port, request)).status in (400, 401, 404, 413, 502)
+    async with raw_connection(proxy.port) as (reader, writer):
+        writer.write(post_head("localhost", "/token?password=pa55", "Content-Length: 10") + b"x")
+        assert (await read_response(reader)).status == 408
+    async with raw_connection(proxy.port) as (_, writer):
+        writer.write(post_head("app.example", query.decode(), "Content-Length: 10") + b"x")
+    assert await eventually(lambda: any("went away" in r.getMessage() for r in caplog.records))
+    logged = [record.getMessage() for record in gateway_log(caplog)]
+    # The log says what happened, with hosts and addresses only.
+    assert any("gone.example failed: ConnectError" in line for line in logged)
+    assert any(f"{namespace}:proxy:bad.example" in line for line in logged)
+    assert_clean_log(caplog, "t0ken", "qu3ry", "pa55", "c00kie", "p4th", "pr1vate")
