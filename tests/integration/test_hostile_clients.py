@@ -129,7 +129,8 @@ async def test_slow_bodies_stall_nobody_else(
     assert elapsed < PROMPT
     outcomes = await asyncio.gather(*slow)
     assert {status for status, _ in outcomes} == {408}
-    assert max(waited for _, waited in outcomes) < BODY_TIMEOUT + PROMPT
+    # Each ends by its timeout (generous: 40 connections open and close meanwhile).
+    assert max(waited for _, waited in outcomes) < BODY_TIMEOUT + 2 * PROMPT
 
 
 @pytest.mark.parametrize(("host", "path"), [("app.example", "/upload"), ("localhost", "/token")])
