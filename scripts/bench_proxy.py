@@ -31,7 +31,8 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from src.embedded_redis import EmbeddedRedis
-from src.proxy.app import ProxyApp, proxy_http_client
+from src.integration import build_api_app
+from src.proxy.app import ProxyApp
 from src.storage import OAuthGrantType, ProxyTarget, UnifiedStorage
 
 HOST = "bench.example"
@@ -148,7 +149,8 @@ def main() -> None:
                     "bench", [OAuthGrantType.REFRESH_TOKEN]
                 ).client.client_id
                 token = storage.issue_token_pair(client_id, "bench", "", 3600, 3600).access_token
-                proxy = ProxyApp(storage, proxy_http_client(timeout=10))
+                # The API it serves in-process on `localhost` is not measured: no routers.
+                proxy = ProxyApp(storage, build_api_app(storage, []))
                 with served(proxy) as proxy_url:
                     asyncio.run(
                         measure(upstream_url, proxy_url, token, raw, args.requests, args.rounds)
