@@ -294,6 +294,8 @@ async def test_content_length_with_transfer_encoding_is_refused(
         b"/a\\b",
         b"/a#frag",
         b"/a?x=1#frag",
+        b"http://127.0.0.1:1/admin",
+        b"*",
     ],
 )
 async def test_request_targets_that_would_be_rewritten_are_refused(
