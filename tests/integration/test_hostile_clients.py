@@ -76,16 +76,22 @@ def chunk(data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize(("host", "path"), [("app.example", "/upload"), ("localhost", "/token")])
+@pytest.mark.parametrize(
+    ("framing", "start"),
+    [("Content-Length: 500", b"grant_type="), ("Transfer-Encoding: chunked", chunk(b"grant"))],
+)
 async def test_an_idle_body_gets_408(
     proxy: LoopbackServer,
     backend: RawBackend,
     host: str,
     path: str,
+    framing: str,
+    start: bytes,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
     async with raw_connection(proxy.port) as (reader, writer):
-        writer.write(post_head(host, path, "Content-Length: 500") + b"grant_type=")
+        writer.write(post_head(host, path, framing) + start)
         started = time.monotonic()
         response = await read_response(reader)
         waited = time.monotonic() - started
