@@ -104,6 +104,12 @@ class Reply:
         )
         await send({"type": "http.response.body", "body": body})
 
+    def closing(self) -> Reply:
+        """This answer with `Connection: close`."""
+        if _CLOSE in self.headers:
+            return self
+        return Reply(self.status, self.text, (*self.headers, _CLOSE))
+
 
 _STORAGE_UNAVAILABLE = Reply(503, "the gateway's storage is unavailable")
 _CORRUPT_CONFIGURATION = Reply(502, "corrupt configuration for this host")
@@ -118,7 +124,6 @@ class Forward:
     method: str
     url: str
     headers: list[Header]
-    has_body: bool
     body_limit: int
 
 
@@ -146,6 +151,8 @@ class _RequestBody:
     away), and every later `receive()` says the client disconnected."""
 
     receive_from_client: Receive
+    expected: bool
+    """Whether the request has a body (its head declares a length or a transfer coding)."""
     limit: int
     idle_timeout: float
     received: int = 0
@@ -158,6 +165,13 @@ class _RequestBody:
     @property
     def failed(self) -> bool:
         return self.gone or self.failure is not None
+
+    @property
+    def unread(self) -> bool:
+        """Whether some of the body may still be on its way. An answer sent then closes the
+        connection: the server would otherwise read and discard the rest at the client's
+        pace, with no timeout, and a client could hold the connection with a trickle."""
+        return self.expected and not self.complete
 
     async def receive(self) -> Message:
         """The next ASGI message, as an application reads it."""
@@ -204,6 +218,12 @@ def _headers_named(scope: Scope, name: bytes) -> list[bytes]:
     return [value for key, value in scope["headers"] if key.lower() == name]
 
 
+def _has_body(scope: Scope) -> bool:
+    return bool(
+        _headers_named(scope, b"content-length") or _headers_named(scope, b"transfer-encoding")
+    )
+
+
 def _client_address(scope: Scope) -> str | None:
     client = scope.get("client")
     return str(client[0]) if client else None
@@ -243,9 +263,12 @@ class UnifiedHandler:
             logger.warning("proxy storage error: %s", exc)
             decision = _STORAGE_UNAVAILABLE
         if isinstance(decision, Reply):
-            await decision.send(send)
+            # Decided on the head alone: the body, if any, is left unread.
+            await (decision.closing() if _has_body(scope) else decision).send(send)
             return
-        body = _RequestBody(receive, decision.body_limit, self._settings.body_timeout)
+        body = _RequestBody(
+            receive, _has_body(scope), decision.body_limit, self._settings.body_timeout
+        )
         if isinstance(decision, ServeApi):
             await self._serve_api(decision, scope, body, send)
         else:
@@ -318,8 +341,7 @@ class UnifiedHandler:
             )
         except UnroutableError as exc:
             return Reply(502, str(exc))
-        has_body = bool(declared) or bool(_headers_named(scope, b"transfer-encoding"))
-        return Forward(hostname, scope["method"], url, headers, has_body, body_limit)
+        return Forward(hostname, scope["method"], url, headers, body_limit)
 
     async def _upstream_base_url(self, target: ProxyTarget, path: str, method: str) -> str | Reply:
         """The URL of the route that applies to the request, else the target's own."""
@@ -363,6 +385,8 @@ class UnifiedHandler:
             # Once the body failed, the API only sees a disconnect: what it answers to that
             # is not for the client, who gets the proxy's own answer below.
             if not body.failed:
+                if message["type"] == "http.response.start" and body.unread:
+                    message = {**message, "headers": [*message.get("headers", ()), _CLOSE]}
                 started = True
                 await send(message)
 
@@ -383,7 +407,7 @@ class UnifiedHandler:
             forward.method,
             forward.url,
             headers=forward.headers,
-            content=body.chunks() if forward.has_body else None,
+            content=body.chunks() if body.expected else None,
             extensions={"target": request_target(forward.url)},
         )
         client = self._pools.client_for(forward.hostname)
@@ -391,7 +415,7 @@ class UnifiedHandler:
         async def client_gone() -> None:
             # While the HTTP client reads the request body, only it may receive: a
             # disconnect then ends the body (`_BodyAbortedError`).
-            if forward.has_body:
+            if body.expected:
                 await body.read.wait()
             while (await receive())["type"] != "http.disconnect":
                 pass
@@ -405,7 +429,8 @@ class UnifiedHandler:
                 await body.failure.send(send)
             return
         except httpx.RequestError as exc:
-            await self._upstream_failed(forward, exc).send(send)
+            failed = self._upstream_failed(forward, exc)
+            await (failed.closing() if body.unread else failed).send(send)
             return
         except _ClientGoneError:
             body.gone = True
