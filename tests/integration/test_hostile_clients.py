@@ -402,3 +402,40 @@ async def test_the_log_names_no_secret(
     assert any("gone.example failed: ConnectError" in line for line in logged)
     assert any(f"{namespace}:proxy:bad.example" in line for line in logged)
     assert_clean_log(caplog, "t0ken", "qu3ry", "pa55", "c00kie", "p4th", "pr1vate")
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "status"),
+    [
+        ("auth.example", "/x", 401),
+        ("nobody.example", "/x", 404),
+        ("gone.example", "/x", 502),
+        ("bad.example", "/x", 502),
+        ("localhost", "/health", 405),
+    ],
+)
+async def test_an_answer_that_leaves_the_body_unread_closes_the_connection(
+    proxy: LoopbackServer,
+    storage: UnifiedStorage,
+    raw: redis.Redis,
+    namespace: str,
+    closed_port: int,
+    host: str,
+    path: str,
+    status: int,
+) -> None:
+    # Else the server would read and discard the body at the client's pace, with no
+    # timeout: a client could hold the connection for as long as it trickles bytes.
+    await storage.astore_proxy_target(
+        ProxyTarget(hostname="auth.example", target_url="http://127.0.0.1:1", auth_enabled=True)
+    )
+    await storage.astore_proxy_target(
+        ProxyTarget(hostname="gone.example", target_url=f"http://127.0.0.1:{closed_port}")
+    )
+    raw.set(f"{namespace}:proxy:bad.example", b"{not json")
+    async with raw_connection(proxy.port) as (reader, writer):
+        writer.write(post_head(host, path, f"Content-Length: {LIMIT - 1}") + b"x")
+        response = await read_response(reader)
+        assert (response.status, response.headers.get("connection")) == (status, "close")
+        async with asyncio.timeout(PROMPT):
+            assert await reader.read() == b""
