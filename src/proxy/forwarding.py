@@ -77,6 +77,14 @@ def upstream_url(base_url: str, raw_path: bytes, query_string: bytes) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, query_string.decode("latin-1"), ""))
 
 
+def request_target(url: str) -> bytes:
+    """The request target of `url` (an `upstream_url`): its path and query exactly as
+    written. httpx would percent-encode some characters of it (`"`, `<`, `>` in a query),
+    and the upstream must see the target the proxy checked, byte for byte."""
+    parts = urlsplit(url)
+    return (parts.path + (f"?{parts.query}" if parts.query else "")).encode("latin-1")
+
+
 def end_to_end_headers(headers: Iterable[Header]) -> list[Header]:
     """`headers` without the hop-by-hop ones: those of RFC 9110, every `Proxy-*` header, and
     those the `Connection` header names."""

@@ -35,6 +35,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from types import TracebackType
 from urllib.parse import urlsplit
 
 import httpx
@@ -58,6 +59,7 @@ from .forwarding import (
     Header,
     Origin,
     end_to_end_headers,
+    request_target,
     upstream_request_headers,
     upstream_url,
 )
@@ -103,6 +105,12 @@ class Reply:
         )
         await send({"type": "http.response.body", "body": body})
 
+    def closing(self) -> Reply:
+        """This answer with `Connection: close`."""
+        if _CLOSE in self.headers:
+            return self
+        return Reply(self.status, self.text, (*self.headers, _CLOSE))
+
 
 _STORAGE_UNAVAILABLE = Reply(503, "the gateway's storage is unavailable")
 _CORRUPT_CONFIGURATION = Reply(502, "corrupt configuration for this host")
@@ -117,7 +125,6 @@ class Forward:
     method: str
     url: str
     headers: list[Header]
-    has_body: bool
     body_limit: int
 
 
@@ -141,16 +148,27 @@ class _RequestBody:
     away), and every later `receive()` says the client disconnected."""
 
     receive_from_client: Receive
+    expected: bool
+    """Whether the request has a body (its head declares a length or a transfer coding)."""
     limit: int
     idle_timeout: float
     received: int = 0
     complete: bool = False
     gone: bool = False
     failure: Reply | None = field(default=None)
+    read: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once `chunks()` has ended, whether the body completed or failed."""
 
     @property
     def failed(self) -> bool:
         return self.gone or self.failure is not None
+
+    @property
+    def unread(self) -> bool:
+        """Whether some of the body may still be on its way. An answer sent then closes the
+        connection: the server would otherwise read and discard the rest at the client's
+        pace, with no timeout, and a client could hold the connection with a trickle."""
+        return self.expected and not self.complete
 
     async def receive(self) -> Message:
         """The next ASGI message, as an application reads it."""
@@ -177,30 +195,42 @@ class _RequestBody:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body's bytes, for the HTTP client; `_BodyAbortedError` when it fails."""
-        while not self.complete:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                raise _BodyAbortedError
-            body: bytes = message.get("body", b"")
-            if body:
-                yield body
+        try:
+            while not self.complete:
+                message = await self.receive()
+                if message["type"] == "http.disconnect":
+                    raise _BodyAbortedError
+                body: bytes = message.get("body", b"")
+                if body:
+                    yield body
+        finally:
+            self.read.set()
 
 
 def _body_too_large(limit: int) -> Reply:
     return Reply(413, f"the request body exceeds this host's limit of {limit} bytes", (_CLOSE,))
 
 
-def _with_date(start: Message) -> Message:
-    """A response start with a `Date` header (RFC 9110 §6.6.1): for the API, whose answers
-    the proxy's server sends without adding one (forwarded answers carry the upstream's)."""
+def _with_date(start: Message, *, close: bool) -> Message:
+    """An API response start with a `Date` header (RFC 9110 §6.6.1: the proxy's server adds
+    none, since forwarded answers carry the upstream's), and `Connection: close` if
+    `close`."""
     headers = list(start.get("headers", []))
     if not any(name.lower() == b"date" for name, _ in headers):
         headers.append((b"date", formatdate(usegmt=True).encode("ascii")))
+    if close:
+        headers.append(_CLOSE)
     return {**start, "headers": headers}
 
 
 def _headers_named(scope: Scope, name: bytes) -> list[bytes]:
     return [value for key, value in scope["headers"] if key.lower() == name]
+
+
+def _has_body(scope: Scope) -> bool:
+    return bool(
+        _headers_named(scope, b"content-length") or _headers_named(scope, b"transfer-encoding")
+    )
 
 
 def _client_address(scope: Scope) -> str | None:
@@ -245,9 +275,12 @@ class UnifiedHandler:
             logger.warning("proxy storage error: %s", exc)
             decision = _STORAGE_UNAVAILABLE
         if isinstance(decision, Reply):
-            await decision.send(send)
+            # Decided on the head alone: the body, if any, is left unread.
+            await (decision.closing() if _has_body(scope) else decision).send(send)
             return
-        body = _RequestBody(receive, decision.body_limit, self._settings.body_timeout)
+        body = _RequestBody(
+            receive, _has_body(scope), decision.body_limit, self._settings.body_timeout
+        )
         if isinstance(decision, ServeApi):
             await self._serve_api(decision, scope, body, send)
         else:
@@ -320,14 +353,19 @@ class UnifiedHandler:
             )
         except UnroutableError as exc:
             return Reply(502, str(exc))
-        has_body = bool(declared) or bool(_headers_named(scope, b"transfer-encoding"))
-        return Forward(hostname, scope["method"], url, headers, has_body, body_limit)
+        return Forward(hostname, scope["method"], url, headers, body_limit)
 
     async def _upstream_base_url(self, target: ProxyTarget, path: str, method: str) -> str | Reply:
         """The URL of the route that applies to the request, else the target's own."""
         if target.route_mode is RouteMode.NONE:
             return target.target_url
-        listing = await self._config.alist_usable_routes()
+        try:
+            listing = await self._config.alist_usable_routes()
+        except CorruptRecordError as exc:
+            # The route index itself: no route can be read, so none applies, as a corrupt
+            # route applies nowhere; every host keeps its own target (`localhost` its API).
+            self._report_corrupt(exc)
+            return target.target_url
         for error in listing.corrupt:
             self._report_corrupt(error)
         route = choose_route(applicable_routes(target, listing.routes), path, method)
@@ -360,8 +398,8 @@ class UnifiedHandler:
             # is not for the client, who gets the proxy's own answer below.
             if not body.failed:
                 if message["type"] == "http.response.start":
-                    started = True
-                    message = _with_date(message)
+                    message = _with_date(message, close=body.unread)
+                started = True
                 await send(message)
 
         api_scope = {**scope, CHECKED_TOKEN: decision.token}
@@ -381,26 +419,35 @@ class UnifiedHandler:
             forward.method,
             forward.url,
             headers=forward.headers,
-            content=body.chunks() if forward.has_body else None,
+            content=body.chunks() if body.expected else None,
+            extensions={"target": request_target(forward.url)},
         )
         client = self._pools.client_for(forward.hostname)
-        try:
-            response = await client.send(request, stream=True)
-        except _BodyAbortedError:
-            if body.failure is not None:
-                await body.failure.send(send)
-            return
-        except httpx.RequestError as exc:
-            await self._upstream_failed(forward, exc).send(send)
-            return
-        try:
-            body.gone = await _relay(response, receive, send)
-        except httpx.HTTPError as exc:
-            logger.warning(
-                "upstream of %s broke off its response: %s", forward.hostname, type(exc).__name__
-            )
-        finally:
-            await response.aclose()
+        # A client that leaves before its response is complete cancels the upstream request:
+        # its connection is closed and its pool slot freed at once.
+        async with _Departure(receive, body) as departure:
+            try:
+                response = await client.send(request, stream=True)
+            except _BodyAbortedError:
+                if body.failure is not None:
+                    await body.failure.send(send)
+                return
+            except httpx.RequestError as exc:
+                failed = self._upstream_failed(forward, exc)
+                await (failed.closing() if body.unread else failed).send(send)
+                return
+            try:
+                await _relay(response, send, departure)
+            except httpx.HTTPError as exc:
+                logger.warning(
+                    "upstream of %s broke off its response: %s",
+                    forward.hostname,
+                    type(exc).__name__,
+                )
+            finally:
+                departure.end()
+                await response.aclose()
+        body.gone = body.gone or departure.gone
 
     def _upstream_failed(self, forward: Forward, error: httpx.RequestError) -> Reply:
         # The URL's path and query may carry secrets: name the upstream's origin only.
@@ -419,44 +466,67 @@ class UnifiedHandler:
         return Reply(502, "the upstream is unreachable")
 
 
-async def _relay(response: httpx.Response, receive: Receive, send: Send) -> bool:
-    """Stream `response` to the client; stop at once if the client goes away first (the
-    caller then closes the upstream connection). `True` if the client went away.
+class _Departure:
+    """While active, cancels the request's task when its client goes away; the block of
+    `async with` then ends quietly, with `gone` set.
 
-    The streaming runs in the request's own task; a second task waits for the client's
-    disconnect and cancels it.
+    It waits for the disconnect only once the request body has been read: until then, the
+    HTTP client reading the body is the only one to receive (a disconnect ends the body
+    with `_BodyAbortedError`).
     """
-    relaying = asyncio.current_task()
-    assert relaying is not None
-    gone = False
-    finishing = False
 
-    async def watch() -> None:
-        nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        if not finishing:  # after the last part, a disconnect changes nothing
-            gone = True
-            relaying.cancel()
+    def __init__(self, receive: Receive, body: _RequestBody) -> None:
+        self._receive = receive
+        self._body = body
+        self.gone = False
+        self._active = True
 
-    watcher = asyncio.create_task(watch())
-    try:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": end_to_end_headers(response.headers.raw),
-            }
-        )
-        # Raw bytes: the body keeps its Content-Encoding, so Content-Length stays true.
-        async for chunk in response.aiter_raw():
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        finishing = True
-        await send({"type": "http.response.body", "body": b""})
-    except asyncio.CancelledError:
+    async def __aenter__(self) -> _Departure:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._watcher = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        self.end()
         # Cancelled by the watcher alone: swallowed. By anyone else too: passed on.
-        if not gone or relaying.uncancel() > 0:
-            raise
-    finally:
-        watcher.cancel()
-    return gone
+        return kind is asyncio.CancelledError and self.gone and self._task.uncancel() == 0
+
+    def end(self) -> None:
+        """Stop watching: what happens from here on is not the client's going away (the
+        last part of the response is being sent, or the response is being closed)."""
+        self._active = False
+        self._watcher.cancel()
+
+    async def _watch(self) -> None:
+        if self._body.expected:
+            await self._body.read.wait()
+            if self._body.failed:
+                return  # the HTTP client has the body's failure, and cleans up after it
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        if self._active:
+            self.gone = True
+            self._task.cancel()
+
+
+async def _relay(response: httpx.Response, send: Send, departure: _Departure) -> None:
+    """Stream `response` to the client (`departure` ends before its last part)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": end_to_end_headers(response.headers.raw),
+        }
+    )
+    # Raw bytes: the body keeps its Content-Encoding, so Content-Length stays true.
+    async for chunk in response.aiter_raw():
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    departure.end()
+    await send({"type": "http.response.body", "body": b""})

@@ -8,6 +8,7 @@ from src.proxy.forwarding import (
     Credentials,
     Origin,
     end_to_end_headers,
+    request_target,
     upstream_request_headers,
     upstream_url,
 )
@@ -163,3 +164,15 @@ def test_without_a_client_address_nothing_is_invented() -> None:
 def test_invalid_custom_headers_are_refused(custom: dict[str, str]) -> None:
     with pytest.raises(UnroutableError, match="custom header"):
         upstream_request_headers([], ORIGIN, KEEP, custom)
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("http://up/b/a%20b;p=1/%7E~", b"/b/a%20b;p=1/%7E~"),
+        ('http://up/x?q="<>"&r=%2F', b'/x?q="<>"&r=%2F'),
+        ("http://up/", b"/"),
+    ],
+)
+def test_the_request_target_is_sent_as_written(url: str, target: bytes) -> None:
+    assert request_target(url) == target
