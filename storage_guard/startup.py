@@ -61,7 +61,9 @@ class _Recorder:
 
     def _site(self, frame: FrameType | None) -> str:
         while frame is not None:
-            filename = Path(os.path.abspath(frame.f_code.co_filename))
+            # Resolved, as `root` and `skipped` are: a checkout may be imported through a
+            # symlink (linked into a virtual environment).
+            filename = Path(os.path.realpath(frame.f_code.co_filename))
             if not any(filename.is_relative_to(folder) for folder in self.skipped):
                 try:
                     shown = filename.relative_to(self.root).as_posix()
@@ -79,7 +81,7 @@ def check_startup(config: Config, stdout: TextIO, stderr: TextIO) -> int:
             facade, classes = _storage_classes(config)
             entry = _entry(config)
             storage_folder = Path(facade.__file__ or "").resolve().parent
-            recorder = _Recorder(config.root, (_HERE, storage_folder))
+            recorder = _Recorder(config.root.resolve(), (_HERE, storage_folder))
             with _instrumented(classes, recorder):
                 error = _run(entry)
     except StartupConfigError as exc:

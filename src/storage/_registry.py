@@ -44,9 +44,13 @@ class _State:
 def creation_site() -> str:
     """`file:line` of the innermost frame outside the storage package."""
     frame = sys._getframe(1)
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_STORAGE_PACKAGE):
+    # Resolved: the package may be imported through a symlink (a checkout linked into a
+    # virtual environment), and `_STORAGE_PACKAGE` is the real path.
+    while frame.f_back is not None and os.path.realpath(frame.f_code.co_filename).startswith(
+        _STORAGE_PACKAGE
+    ):
         frame = frame.f_back
-    return f"{os.path.relpath(frame.f_code.co_filename)}:{frame.f_lineno}"
+    return f"{os.path.relpath(os.path.realpath(frame.f_code.co_filename))}:{frame.f_lineno}"
 
 
 class _Registry:
