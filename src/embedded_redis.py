@@ -69,8 +69,9 @@ def _free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:
-    # PR_SET_PDEATHSIG: the kernel sends SIGTERM to the server if this process dies.
+def die_with_parent() -> None:
+    """In a child before `exec` (Linux): the kernel sends it SIGTERM when this process dies."""
+    # PR_SET_PDEATHSIG
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGTERM)
 
@@ -210,7 +211,7 @@ class EmbeddedRedis:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
             if self._wait_until_ready(process):
                 self._process = process

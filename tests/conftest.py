@@ -1,5 +1,8 @@
 """Every test talks to a real Redis: `REDIS_URL` when set, else a redis-server this run starts.
 
+The storage suite (`tests/storage`) also runs against a Redis Cluster and a Sentinel set-up
+that the run starts itself (`tests/redis_topologies.py`); `--redis-topologies` picks which.
+
 Tests are isolated by namespace: each gets its own key prefix and its keys are deleted
 afterwards, so a shared `REDIS_URL` server is never flushed.
 """
@@ -18,36 +21,76 @@ import redis
 
 from src.embedded_redis import EmbeddedRedis
 from src.storage import UnifiedStorage
+from tests.redis_topologies import TOPOLOGIES, Cluster, SentinelSet, SingleNode, Topology
 
 pytest_plugins = ["src.storage.testing"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-topologies",
+        default=",".join(TOPOLOGIES),
+        help="comma-separated Redis deployments the storage suite runs against "
+        f"(default: all of {', '.join(TOPOLOGIES)})",
+    )
+
+
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of the Redis the tests use."""
+def redis_single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    """One Redis: `REDIS_URL` when set, else a server of the run's own."""
     configured = os.environ.get("REDIS_URL")
     if configured:
-        yield configured
+        yield SingleNode(configured)
         return
     with EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False) as server:
-        yield server.url
+        yield SingleNode(server.url)
+
+
+@pytest.fixture(scope="session")
+def redis_server(redis_single: Topology) -> Topology:
+    """The Redis the tests use (`tests/storage` runs on every topology instead)."""
+    return redis_single
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A three-primary Redis Cluster of the run's own."""
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSet]:
+    """A primary, a replica and three sentinels of the run's own."""
+    sentinels = SentinelSet(tmp_path_factory.mktemp("sentinel"))
+    yield sentinels
+    sentinels.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: Topology) -> str:
+    """The URL of the Redis the tests use."""
+    return redis_server.url
 
 
 @pytest.fixture
-def namespace(redis_url: str) -> Iterator[str]:
+def namespace(redis_server: Topology) -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards."""
     name = f"test-{uuid.uuid4().hex[:12]}"
     yield name
-    with redis.Redis.from_url(redis_url) as client:
+    with redis_server.client() as client:
         keys = list(client.scan_iter(match=f"{name}:*", count=1000))
         if keys:
-            client.delete(*keys)
+            # One key at a time: on a Cluster they live in different slots.
+            for key in keys:
+                client.delete(key)
 
 
 @pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
+def raw(redis_server: Topology) -> Iterator[redis.Redis]:
     """A plain redis-py client on the test server, to look behind the storage's back."""
-    with redis.Redis.from_url(redis_url) as client:
+    with redis_server.client() as client:
         yield client
 
 
@@ -60,14 +103,18 @@ def storage(redis_url: str, namespace: str, storage_registry: None) -> Iterator[
 
 
 @pytest.fixture(params=["sync", "async"])
-def call(request: pytest.FixtureRequest, storage: UnifiedStorage) -> Callable[..., Any]:
-    """`call("get", key)` runs `storage.get(key)`, or `storage.aget(key)` on a fresh loop:
-    one test body proves an operation through the blocking API and its async twin."""
+def call(request: pytest.FixtureRequest, storage: UnifiedStorage) -> Iterator[Callable[..., Any]]:
+    """`call("get", key)` runs `storage.get(key)`, or `storage.aget(key)` on the test's own
+    event loop: one test body proves an operation through the blocking API and its async
+    twin. (One loop per test, not per call: a new loop means a new async client, and a
+    Cluster client's start reads the whole command table.)"""
     if request.param == "sync":
-        return lambda method, *args, **kwargs: getattr(storage, method)(*args, **kwargs)
-    return lambda method, *args, **kwargs: asyncio.run(
-        getattr(storage, f"a{method}")(*args, **kwargs)
-    )
+        yield lambda method, *args, **kwargs: getattr(storage, method)(*args, **kwargs)
+        return
+    with asyncio.Runner() as runner:
+        yield lambda method, *args, **kwargs: runner.run(
+            getattr(storage, f"a{method}")(*args, **kwargs)
+        )
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ two drivers that run I/O-free operations with blocking or async I/O."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -43,6 +45,10 @@ class StorageBase:
         self._async = AsyncRedisBackend(config)
         self._initialized = False
         self._closed = False
+        self._lock = threading.Lock()
+        self._initializing: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         self.info = StorageInstanceInfo(type(self).__name__, config.redacted_url, creation_site())
         registry.register(self, self.info)
 
@@ -64,8 +70,18 @@ class StorageBase:
         if self._closed:
             raise StorageClosedError(f"{self!r} is closed")
         if auto_initialize and not self._initialized:
-            await self.ainitialize()
+            await self._ainitialize_once()
         return await self._async.run(operation)
+
+    async def _ainitialize_once(self) -> None:
+        # The first task of a loop initialises; the loop's others wait for it rather than
+        # all writing the defaults at once (hundreds of WATCHes on one key, on a Cluster).
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            initializing = self._initializing.setdefault(loop, asyncio.Lock())
+        async with initializing:
+            if not self._initialized:
+                await self.ainitialize()
 
     # Lifecycle
 

@@ -1,4 +1,14 @@
-"""Connection settings, checked before anything connects. No I/O."""
+"""Connection settings, checked before anything connects. No I/O.
+
+Three deployments, told apart by the URL alone:
+
+- `redis://` / `rediss://` naming a single server: that server;
+- the same naming any node of a Redis Cluster: the cluster (the drivers find out at connect
+  time, from `INFO cluster`);
+- `redis+sentinel://[[user]:password@]host:port[,host:port...]/service_name[/db]` (and
+  `rediss+sentinel://` for TLS): the primary the sentinels name for `service_name`. The
+  password is the data nodes'; the sentinels are asked without one.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +16,15 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from redis.connection import parse_url
 
 from ._errors import StorageConfigurationError
 
 _CREDENTIALS = re.compile(r"//[^@/]*@")
+_SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def redact_url(url: str) -> str:
@@ -30,6 +42,53 @@ def redact_url(url: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SentinelSettings:
+    """Where the sentinels are and which primary to ask them for."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service_name: str
+    db: int
+    username: str | None
+    password: str | None
+    ssl: bool
+
+
+def _sentinel_address(text: str) -> tuple[str, int]:
+    host, separator, port = text.rpartition(":")
+    if not separator or not host:
+        raise ValueError(f"a sentinel address must be host:port, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"invalid sentinel port {port!r}")
+    return host, int(port)
+
+
+def parse_sentinel_url(url: str) -> SentinelSettings | None:
+    """The Sentinel settings of a `redis+sentinel://` URL; `None` for any other scheme."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme.lower() not in _SENTINEL_SCHEMES:
+        return None
+    netloc, _, path = rest.partition("/")
+    credentials, at, hosts = netloc.rpartition("@")
+    username: str | None = None
+    password: str | None = None
+    if at:
+        user, _, secret = credentials.partition(":")
+        username, password = unquote(user) or None, unquote(secret) or None
+    sentinels = tuple(_sentinel_address(address) for address in hosts.split(","))
+    parts = path.split("/")
+    if not parts[0] or len(parts) > 2 or not _SERVICE_NAME.fullmatch(parts[0]):
+        raise ValueError("expected /service_name or /service_name/db after the sentinels")
+    database = parts[1] if len(parts) == 2 else "0"
+    if not database.isdigit():
+        raise ValueError(f"the database must be a number, got {database!r}")
+    return SentinelSettings(
+        sentinels, parts[0], int(database), username, password, _SENTINEL_SCHEMES[scheme.lower()]
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class StorageConfig:
     """Where Redis is and how long to wait for it."""
 
@@ -37,6 +96,7 @@ class StorageConfig:
     connect_timeout: float
     timeout: float
     max_connections: int
+    sentinel: SentinelSettings | None
 
     @classmethod
     def create(
@@ -55,7 +115,9 @@ class StorageConfig:
                 "(the composition root starts an embedded Redis when neither is given)"
             )
         try:
-            parse_url(url)
+            sentinel = parse_sentinel_url(url)
+            if sentinel is None:
+                parse_url(url)
             database = urlsplit(url).path.strip("/")
             # redis-py silently falls back to db 0 for a non-numeric path.
             if url.startswith(("redis://", "rediss://")) and database and not database.isdigit():
@@ -69,7 +131,7 @@ class StorageConfig:
                 raise StorageConfigurationError(f"{name} must be a positive number of seconds")
         if max_connections < 1:
             raise StorageConfigurationError("max_connections must be at least 1")
-        return cls(url, connect_timeout, timeout, max_connections)
+        return cls(url, connect_timeout, timeout, max_connections, sentinel)
 
     @property
     def redacted_url(self) -> str:
@@ -83,3 +145,32 @@ class StorageConfig:
             "socket_timeout": self.timeout,
             "max_connections": self.max_connections,
         }
+
+    def sentinel_options(self) -> dict[str, Any]:
+        """Keyword arguments of the connections to the sentinels themselves."""
+        assert self.sentinel is not None
+        return {
+            "socket_connect_timeout": self.connect_timeout,
+            "socket_timeout": self.timeout,
+            "ssl": self.sentinel.ssl,
+        }
+
+    def sentinel_data_options(self) -> dict[str, Any]:
+        """Keyword arguments of the pool on the primary the sentinels name."""
+        assert self.sentinel is not None
+        return {
+            **self.client_options(),
+            "db": self.sentinel.db,
+            "username": self.sentinel.username,
+            "password": self.sentinel.password,
+            "ssl": self.sentinel.ssl,
+        }
+
+    def check_cluster_database(self) -> None:
+        """Raise `StorageConfigurationError` unless the URL names database 0, the only one a
+        Redis Cluster has; called once the server turned out to be a cluster node."""
+        database = urlsplit(self.url).path.strip("/")
+        if database not in ("", "0"):
+            raise StorageConfigurationError(
+                f"{self.redacted_url} is a Redis Cluster node: a cluster has only database 0"
+            )

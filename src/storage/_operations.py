@@ -31,7 +31,8 @@ Command: TypeAlias = tuple[Any, ...]
 
 @dataclass(frozen=True, slots=True)
 class Atomic:
-    """Commands run as one MULTI/EXEC transaction; the list of their replies is sent back."""
+    """Commands run as one MULTI/EXEC transaction, on keys of one Cluster slot; the list of
+    their replies is sent back."""
 
     commands: tuple[Command, ...]
 
@@ -48,10 +49,28 @@ class CheckAndSet:
     compute: Callable[[bytes | None], bytes | None]
 
 
-Step: TypeAlias = Command | Atomic | CheckAndSet
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """Every key matching `pattern`, sorted, found with SCAN (never KEYS): on a Redis
+    Cluster, on every primary. The list of keys is sent back."""
+
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetMany:
+    """The values of `keys`, which may live in different Cluster slots (MGET on one node;
+    one MGET per slot on a Cluster, so not atomic there). The list of values is sent back,
+    `None` for a missing key or one of another type."""
+
+    keys: tuple[str, ...]
+
+
+Step: TypeAlias = Command | Atomic | CheckAndSet | Scan | GetMany
 Operation: TypeAlias = Generator[Step, Any, T]
 
-_SCAN_BATCH = 1000
+SCAN_BATCH = 1000
+"""The COUNT hint of each SCAN call."""
 
 
 def ttl_milliseconds(ttl: float | timedelta) -> int:
@@ -65,13 +84,8 @@ def ttl_milliseconds(ttl: float | timedelta) -> int:
 
 def scan(pattern: str) -> Operation[list[bytes]]:
     """Every key matching `pattern`, sorted (SCAN, so Redis is never blocked)."""
-    cursor = 0
-    found: set[bytes] = set()
-    while True:
-        cursor, batch = yield ("SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_BATCH)
-        found.update(batch)
-        if cursor == 0:
-            return sorted(found)
+    found: list[bytes] = yield Scan(pattern)
+    return found
 
 
 def load_all(pattern: str, model: type[ModelT]) -> Operation[list[ModelT]]:
@@ -79,7 +93,7 @@ def load_all(pattern: str, model: type[ModelT]) -> Operation[list[ModelT]]:
     keys = yield from scan(pattern)
     if not keys:
         return []
-    raws = yield ("MGET", *keys)
+    raws = yield GetMany(tuple(key_text(key) for key in keys))
     records = (decode_record(key, raw, model) for key, raw in zip(keys, raws, strict=True))
     # A record deleted between SCAN and MGET is simply gone.
     return [record for record in records if record is not None]

@@ -2,20 +2,63 @@
 
 from __future__ import annotations
 
+from redis.exceptions import (
+    AskError,
+    ClusterCrossSlotError,
+    ClusterDownError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._codec import key_text
 from ._errors import CorruptRecordError, StorageError, StorageUnavailableError
-from ._operations import Atomic, CheckAndSet, Step
+from ._operations import Atomic, CheckAndSet, GetMany, Scan, Step
+
+CLUSTER_RETRIED_ERRORS: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    ClusterDownError,
+    SlotNotCoveredError,
+)
+"""What a cluster client retries (once, at once): a dropped connection and a cluster that
+is reconfiguring, never a timeout."""
+
+_UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    # A cluster without a primary for the slot, or moving it.
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+    # A Sentinel primary demoted while a connection to it was in use.
+    ReadOnlyError,
+)
 
 
-def storage_error(exc: RedisError, step: Step, redacted_url: str) -> StorageError:
+def refused_select(exc: ResponseError) -> bool:
+    """Whether a cluster node refused the SELECT of a database other than 0."""
+    return "not allowed in cluster mode" in str(exc)
+
+
+def unavailable(exc: Exception, redacted_url: str) -> StorageUnavailableError:
+    """The error for a Redis that cannot be reached or used right now."""
+    return StorageUnavailableError(f"Redis at {redacted_url} is unavailable: {exc}")
+
+
+def storage_error(
+    exc: RedisError | RedisClusterException, step: Step, redacted_url: str
+) -> StorageError:
     """The storage error to raise for `exc`, which redis-py raised while running `step`."""
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
-        return StorageUnavailableError(f"Redis at {redacted_url} is unavailable: {exc}")
-    if isinstance(exc, ResponseError):
+    if isinstance(exc, _UNAVAILABLE) or str(exc).startswith("NOREPLICAS"):
+        # NOREPLICAS: a primary configured with `min-replicas-to-write` that lost its
+        # replicas (it may be the old primary of a failover) refuses writes.
+        return unavailable(exc, redacted_url)
+    if isinstance(exc, ResponseError) and not isinstance(exc, AskError | ClusterCrossSlotError):
         # Our commands fail only because of what a key holds (wrong type, not an
         # integer): that record is corrupt.
         key = _first_key(step)
@@ -27,7 +70,9 @@ def storage_error(exc: RedisError, step: Step, redacted_url: str) -> StorageErro
 def _first_key(step: Step) -> str | None:
     if isinstance(step, CheckAndSet):
         return step.key
-    if isinstance(step, Atomic) or len(step) < 2:
+    if isinstance(step, GetMany):
+        return None
+    if isinstance(step, Atomic | Scan) or len(step) < 2:
         return None
     if step[0] == "EVAL":  # EVAL script numkeys key ...
         return key_text(step[3]) if step[2] else None

@@ -23,7 +23,7 @@ HERE = os.path.relpath(__file__)
 def test_second_instance_names_both_sites_and_hides_the_password(
     redis_url: str, storage_registry: None
 ) -> None:
-    secret_url = redis_url.replace("redis://", "redis://user:s3cr3t@")
+    secret_url = redis_url.replace("://", "://user:s3cr3t@", 1)
     first = UnifiedStorage(secret_url)  # site: first
     with pytest.raises(StorageAlreadyCreatedError) as raised:
         UnifiedStorage(secret_url)  # site: second
