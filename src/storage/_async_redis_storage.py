@@ -91,10 +91,27 @@ class AsyncRedisBackend:
         redis-py's would subscribe again silently, and what was published meanwhile would
         be lost without anyone knowing. It is pinged when quiet: a connection cut without a
         reset would otherwise wait forever.
+
+        Under Sentinel it listens on the primary (a failover breaks it: subscribe again). On
+        a Cluster it listens on the node the URL names: a Cluster passes every PUBLISH to
+        all its nodes.
         """
-        client = redis.asyncio.Redis.from_url(
-            self._config.url, retry=Retry(NoBackoff(), 0), **self._config.client_options()
-        )
+        config = self._config
+        never_again = Retry(NoBackoff(), 0)
+        sentinel: redis.asyncio.sentinel.Sentinel | None = None
+        if config.sentinel is not None:
+            sentinel = redis.asyncio.sentinel.Sentinel(
+                list(config.sentinel.sentinels),
+                sentinel_kwargs=config.sentinel_options(),
+                **config.sentinel_data_options(),
+            )
+            client: redis.asyncio.Redis = sentinel.master_for(
+                config.sentinel.service_name, redis_class=redis.asyncio.Redis, retry=never_again
+            )
+        else:
+            client = redis.asyncio.Redis.from_url(
+                config.url, retry=never_again, **config.client_options()
+            )
         pubsub = client.pubsub()
         step = ("SUBSCRIBE", channel)
         try:
@@ -102,21 +119,24 @@ class AsyncRedisBackend:
             yield None
             quiet = 0.0
             while True:
-                message = await pubsub.get_message(timeout=self._config.timeout)
+                message = await pubsub.get_message(timeout=config.timeout)
                 if message is None:
                     if quiet:
                         raise RedisConnectionError("the subscription stopped answering")
-                    quiet = self._config.timeout
+                    quiet = config.timeout
                     await pubsub.ping()
                     continue
                 quiet = 0.0
                 if message["type"] == "message":
                     yield message["data"]
         except RedisError as exc:
-            raise storage_error(exc, step, self._config.redacted_url) from exc
+            raise storage_error(exc, step, config.redacted_url) from exc
         finally:
             await pubsub.aclose()
             await client.aclose()
+            if sentinel is not None:
+                for connection in sentinel.sentinels:
+                    await connection.aclose()
 
     async def aclose(self) -> None:
         """Close the running loop's client (other loops close theirs when they shut down)."""

@@ -26,12 +26,13 @@ class Lifespan:
     async def send(self, event: str) -> dict[str, Any]:
         """Send `lifespan.<event>`; the app's answer."""
         await self._communicator.send_input({"type": f"lifespan.{event}"})  # type: ignore[no-untyped-call]
-        answer: dict[str, Any] = await self._communicator.receive_output()  # type: ignore[no-untyped-call]
+        # A bound for a loaded machine, not a measurement (asgiref's default is 1 s).
+        answer: dict[str, Any] = await self._communicator.receive_output(timeout=10)  # type: ignore[no-untyped-call]
         return answer
 
     async def finished(self) -> None:
         """Wait until the app's lifespan coroutine returned."""
-        await self._communicator.wait()  # type: ignore[no-untyped-call]
+        await self._communicator.wait(timeout=10)  # type: ignore[no-untyped-call]
 
 
 async def test_gateway_lifespans(storage: UnifiedStorage, components: AsyncComponents) -> None:
