@@ -37,6 +37,7 @@ import redis
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from src.api.async_init import DEFAULT_OAUTH_ISSUER
 from src.embedded_redis import EmbeddedRedis
 from src.integration import build_api_app
 from src.proxy.app import ProxyApp
@@ -258,7 +259,12 @@ def main() -> None:
                     "bench", [OAuthGrantType.REFRESH_TOKEN]
                 ).client.client_id
                 token = storage.issue_token_pair(client_id, "bench", "", 3600, 3600).access_token
-                gateway = ProxyApp(storage, build_api_app(storage, []), settings)
+                gateway = ProxyApp(
+                    storage,
+                    build_api_app(storage, []),
+                    settings,
+                    issuer=DEFAULT_OAUTH_ISSUER,
+                )
                 with (
                     served(PassThrough(upstream_url)) as pass_through_url,
                     served(gateway, http=bounded_h11_protocol(settings), ws="none") as gateway_url,

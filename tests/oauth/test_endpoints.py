@@ -360,10 +360,15 @@ async def test_status(
     issued: IssuedTokens,
     storage: UnifiedStorage,
 ) -> None:
-    assert (await api.get("/oauth/status")).status_code == 401
+    metadata = "http://api/.well-known/oauth-protected-resource"
+    anonymous = await api.get("/oauth/status")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == f'Bearer resource_metadata="{metadata}"'
     refused = await api.get("/oauth/status", headers={"Authorization": "Bearer nope"})
     assert refused.status_code == 401
-    assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert refused.headers["www-authenticate"] == (
+        f'Bearer error="invalid_token", resource_metadata="{metadata}"'
+    )
     response = await api.get(
         "/oauth/status", headers={"Authorization": f"Bearer {issued.access_token}"}
     )

@@ -12,9 +12,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
-from ....proxy.authorization import bearer_credentials, challenge
+from ....proxy.authorization import bearer_credentials
 from ....storage import StorageUnavailableError, UnifiedStorage
-from .bearer_auth import authorization_headers
+from ...bearer_challenge import authorization_headers, bearer_challenge
 
 
 async def oauth_status(storage: UnifiedStorage) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def status_router(storage: UnifiedStorage) -> APIRouter:
                 return JSONResponse(
                     {"detail": "a valid bearer access token is required"},
                     status_code=401,
-                    headers={"WWW-Authenticate": challenge(credentials)},
+                    headers={"WWW-Authenticate": bearer_challenge(request)},
                 )
             return JSONResponse(await oauth_status(storage))
         except StorageUnavailableError:
