@@ -386,6 +386,7 @@ async def test_status(
         "storage": {"healthy": True},
     }
     assert registered.client_secret not in response.text
+    assert registered.client.secret_hash is not None
     assert registered.client.secret_hash not in response.text
 
 
