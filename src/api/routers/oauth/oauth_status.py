@@ -1,4 +1,5 @@
-"""`GET /oauth/status`: the registered clients, their live tokens, and the storage's health.
+"""`GET /oauth/status`: the registered clients (by the command line or by `/register`), their
+live tokens, and the storage's health.
 
 The route is not among the proxy's auth exclusions, so the proxy demands a bearer token
 for it; the route checks the token itself too, since the API also listens on loopback.
@@ -27,6 +28,8 @@ async def oauth_status(storage: UnifiedStorage) -> dict[str, Any]:
                 "client_id": client.client_id,
                 "name": client.name,
                 "grant_types": [grant.value for grant in client.grant_types],
+                "token_endpoint_auth_method": client.token_endpoint_auth_method.value,
+                "redirect_uris": client.redirect_uris,
                 "live_access_tokens": counts.access,
                 "live_refresh_tokens": counts.refresh,
             }
