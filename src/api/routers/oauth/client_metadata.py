@@ -16,6 +16,8 @@ The policy, where RFC 7591 leaves it to the server:
   and the response says so.
 - `token_endpoint_auth_method` is `client_secret_basic` (the default), `client_secret_post`
   or `none` (a public client: no secret is issued).
+- The size of the whole request is bounded (`OAuthSettings.max_registration_bytes`), the
+  client's name as every client's is (`OAuthClient.name`).
 - Metadata the gateway does not use (`client_uri`, `logo_uri`, `contacts`, ...) is ignored,
   as §2 asks.
 """
@@ -35,8 +37,6 @@ REGISTRABLE_GRANT_TYPES = (OAuthGrantType.REFRESH_TOKEN,)
 DEFAULT_CLIENT_NAME = "unnamed client"
 """The name of a client that registered without `client_name`."""
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-_MAX_URI_LENGTH = 2048
-_MAX_NAME_LENGTH = 256
 # Printable ASCII, no space: a URI with anything else is not one a client would redirect to.
 _URI_CHARACTERS = re.compile(r"[\x21-\x7e]+")
 
@@ -71,10 +71,6 @@ def check_redirect_uri(uri: object) -> str:
     if not isinstance(uri, str) or not _URI_CHARACTERS.fullmatch(uri):
         raise ClientMetadataError(
             "invalid_redirect_uri", "a redirect URI is a string of printable ASCII"
-        )
-    if len(uri) > _MAX_URI_LENGTH:
-        raise ClientMetadataError(
-            "invalid_redirect_uri", f"a redirect URI is at most {_MAX_URI_LENGTH} characters"
         )
     try:
         parts = urlsplit(uri)
@@ -137,13 +133,10 @@ def _auth_method(document: dict[str, Any]) -> TokenEndpointAuthMethod:
 
 
 def _name(document: dict[str, Any]) -> str:
+    # Its length is the client record's to bound (`OAuthClient.name`).
     name = document.get("client_name", DEFAULT_CLIENT_NAME)
-    if (
-        not isinstance(name, str)
-        or not 1 <= len(name) <= _MAX_NAME_LENGTH
-        or not name.isprintable()
-    ):
-        raise _invalid(f"client_name must be 1-{_MAX_NAME_LENGTH} printable characters")
+    if not isinstance(name, str) or not name.isprintable():
+        raise _invalid("client_name must be a string of printable characters")
     return name
 
 
