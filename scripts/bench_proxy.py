@@ -37,6 +37,7 @@ import redis
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from src.api.async_init import DEFAULT_OAUTH_ISSUER
 from src.embedded_redis import EmbeddedRedis
 from src.integration import build_api_app
 from src.proxy.app import ProxyApp
@@ -277,7 +278,9 @@ def main() -> None:
                 def gateway() -> ProxyApp:
                     # In the gateway's own process, with a storage of its own, as `serve` runs.
                     own = UnifiedStorage(redis_server.url, namespace="bench")
-                    return ProxyApp(own, build_api_app(own, []), settings)
+                    return ProxyApp(
+                        own, build_api_app(own, []), settings, issuer=DEFAULT_OAUTH_ISSUER
+                    )
 
                 with (
                     served(lambda: PassThrough(upstream_url)) as pass_through_url,

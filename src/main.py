@@ -5,8 +5,9 @@ SIGINT or SIGTERM: the proxy, which serves the gateway's own API (the OAuth serv
 `/mcp`) in-process on the `localhost` host. No other port is opened: the API has no door
 but the proxy's rules. The proxy's bounds are options too (`--head-timeout`, ...; see
 `ProxySettings`).
-`python -m src oauth register-client ...` / `oauth login ...` register an OAuth client and
-issue a user's first token pair. `startup_once()` is the startup entry that
+`python -m src oauth register-client ...` / `oauth delete-client CLIENT_ID` / `oauth login
+...` register an OAuth client, delete one with its tokens, and issue a user's first token
+pair. `startup_once()` is the startup entry that
 `storage-guard check-startup` runs (`[tool.storage-guard] startup`).
 
 Every command goes through the same `startup()`: one storage on `REDIS_URL` (else on an
@@ -35,7 +36,7 @@ from asgiref.sync import sync_to_async
 from uvicorn.logging import DefaultFormatter
 
 from .api.async_init import DEFAULT_OAUTH_ISSUER, init_async_components
-from .api.routers.oauth import CommandError, login, register_client
+from .api.routers.oauth import CommandError, delete_client, login, register_client
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from .integration import Gateway, build_gateway
 from .orchestrator import MainOrchestrator
@@ -127,6 +128,8 @@ def _run_oauth_command(storage: UnifiedStorage, args: argparse.Namespace) -> str
             redirect_uris=args.redirect_uris,
             scope=args.scope,
         )
+    if args.oauth_command == "delete-client":
+        return delete_client(storage, client_id=args.client_id)
     return login(storage, client_id=args.client_id, user=args.user, scope=args.scope)
 
 
@@ -435,6 +438,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--redirect-uri", dest="redirect_uris", action="append", default=[]
     )
     register_parser.add_argument("--scope", default="", help="the scope the client may get")
+    delete_parser = oauth_commands.add_parser(
+        "delete-client", help="delete a client (also a dynamically registered one) and its tokens"
+    )
+    delete_parser.add_argument("client_id", metavar="CLIENT_ID")
     login_parser = oauth_commands.add_parser(
         "login", help="issue a user's first token pair for a client; prints it (shown once)"
     )

@@ -146,6 +146,7 @@ def test_serve_until_a_signal(
         # No side door: the proxy's port is the only one (the embedded Redis is a child).
         ports = listening_ports(process.pid)
         metadata = client.get("/.well-known/oauth-authorization-server")
+        resource = client.get("/.well-known/oauth-protected-resource")
         protected = client.get("/oauth/status")
         unknown = client.get("/", headers={"Host": "nobody.example"})
         process.send_signal(signum)
@@ -161,7 +162,16 @@ def test_serve_until_a_signal(
         issuer,
         f"{issuer}/token",
     )
-    assert (protected.status_code, protected.headers["www-authenticate"]) == (401, "Bearer")
+    # The resource is the origin the client addressed; its authorization server, serve's.
+    assert resource.json() == {
+        "resource": "http://localhost",
+        "authorization_servers": [issuer],
+        "bearer_methods_supported": ["header"],
+    }
+    assert (protected.status_code, protected.headers["www-authenticate"]) == (
+        401,
+        'Bearer resource_metadata="http://localhost/.well-known/oauth-protected-resource"',
+    )
     assert (unknown.status_code, unknown.text) == (404, "no proxy target for this host\n")
 
     output = log.read_text()

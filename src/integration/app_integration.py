@@ -68,4 +68,4 @@ def build_gateway(components: AsyncComponents, settings: ProxySettings | None = 
         create_mcp_router(components.mcp_sessions, components.mcp_tools),
     ]
     api = build_api_app(storage, routers)
-    return Gateway(api=api, proxy=ProxyApp(storage, api, settings))
+    return Gateway(api=api, proxy=ProxyApp(storage, api, settings, issuer=components.oauth.issuer))

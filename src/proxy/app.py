@@ -29,16 +29,24 @@ class ProxyApp:
         api: the gateway's own API, served in-process on the gateway's host; its lifespan
             runs within the proxy's.
         settings: the bounds on clients and upstreams.
+        issuer: the gateway's OAuth issuer (`OAuthSettings.issuer` of the API it serves),
+            named as the authorization server in every auth-enabled target's
+            protected-resource metadata.
     """
 
     def __init__(
-        self, storage: UnifiedStorage, api: Starlette, settings: ProxySettings | None = None
+        self,
+        storage: UnifiedStorage,
+        api: Starlette,
+        settings: ProxySettings | None = None,
+        *,
+        issuer: str,
     ) -> None:
         settings = settings or ProxySettings()
         self._api = api
         self._config = ConfigCache(storage)
         self._pools = UpstreamPools(settings)
-        self._handler = UnifiedHandler(storage, self._config, api, self._pools, settings)
+        self._handler = UnifiedHandler(storage, self._config, api, self._pools, settings, issuer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""

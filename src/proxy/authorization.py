@@ -47,7 +47,15 @@ def bearer_credentials(authorization_headers: Sequence[bytes]) -> BearerCredenti
     return BearerCredentials(token=token, presented=True)
 
 
-def challenge(credentials: BearerCredentials) -> str:
-    """The `WWW-Authenticate` value of a 401 answer (RFC 6750 §3): no error code when the
-    request offered no credentials, `invalid_token` when it offered unusable ones."""
-    return 'Bearer error="invalid_token"' if credentials.presented else "Bearer"
+def challenge(credentials: BearerCredentials, resource_metadata_url: str | None) -> str:
+    """The `WWW-Authenticate` value of a 401 answer: no error code when the request offered
+    no credentials, `invalid_token` when it offered unusable ones (RFC 6750 §3); and the
+    URL of the resource's metadata (RFC 9728 §5.1), which tells the client where to sign in.
+
+    `resource_metadata_url` must hold no `"` or `\\` (`resource_metadata.metadata_url` of a
+    validated host has none); `None` leaves the parameter out.
+    """
+    parameters = ['error="invalid_token"'] if credentials.presented else []
+    if resource_metadata_url is not None:
+        parameters.append(f'resource_metadata="{resource_metadata_url}"')
+    return f"Bearer {', '.join(parameters)}" if parameters else "Bearer"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"(?P<name>{_LABEL}(?:\.{_LABEL})*)(?::(?P<port>[0-9]{{1,5}}))?")
@@ -15,8 +16,19 @@ class BadHostError(ValueError):
     """The request has no usable `Host` header."""
 
 
-def target_hostname(host_headers: Sequence[bytes]) -> str:
-    """The lower-cased hostname of the request's one `Host` header, port stripped.
+@dataclass(frozen=True, slots=True)
+class RequestHost:
+    """What a request's `Host` header names."""
+
+    hostname: str
+    """Lower-cased, without the port: the proxy target's key."""
+    authority: str
+    """Lower-cased `hostname[:port]`, as the client addressed it: the request's public
+    origin is `<scheme>://<authority>`."""
+
+
+def request_host(host_headers: Sequence[bytes]) -> RequestHost:
+    """The hostname and authority of the request's one `Host` header.
 
     Raises `BadHostError` when there is no `Host` header or several (RFC 9112 §3.2), or when
     it is not `hostname[:port]` with a hostname of dot-separated letters, digits and '-'.
@@ -35,4 +47,4 @@ def target_hostname(host_headers: Sequence[bytes]) -> str:
         or (match["port"] is not None and not 0 < int(match["port"]) <= _MAX_PORT)
     ):
         raise BadHostError("the Host header is not a hostname with an optional port")
-    return match["name"]
+    return RequestHost(hostname=match["name"], authority=host)

@@ -12,8 +12,12 @@ Answers of its own:
 
 - 400: ambiguous framing, a request target the proxy would not forward unchanged, a bad
   `Host` header;
-- 401 with a `WWW-Authenticate: Bearer` challenge: a needed access token is missing or
-  invalid;
+- 200, the RFC 9728 protected-resource metadata of an auth-enabled target, at
+  `/.well-known/oauth-protected-resource` (and its path-suffixed form) on the target's
+  host, without authentication: see `resource_metadata`; 404 for a suffix that is not a
+  plain path, 405 for a method other than GET;
+- 401 with a `WWW-Authenticate: Bearer` challenge pointing to that metadata: a needed
+  access token is missing or invalid;
 - 404: a host without a proxy target;
 - 408: the request body sat idle past `body_timeout`;
 - 413: the request body is larger than the target accepts;
@@ -31,6 +35,7 @@ query string or a header value.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -64,7 +69,14 @@ from .forwarding import (
     upstream_url,
 )
 from .framing import BadRequestError, check_framing, check_request_target
-from .hosts import BadHostError, target_hostname
+from .hosts import BadHostError, request_host
+from .resource_metadata import (
+    UnknownResourceError,
+    metadata_resource_path,
+    metadata_url,
+    public_origin,
+    resource_metadata,
+)
 from .routing import (
     UnroutableError,
     ViaHostname,
@@ -83,11 +95,13 @@ _CLOSE: Header = (b"connection", b"close")
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """An answer the proxy gives itself, as plain text."""
+    """An answer the proxy gives itself, as plain text (or, with `content_type`, another
+    text format)."""
 
     status: int
     text: str
     headers: tuple[Header, ...] = ()
+    content_type: bytes = b"text/plain; charset=utf-8"
 
     async def send(self, send: Send) -> None:
         """Send the whole answer."""
@@ -97,7 +111,7 @@ class Reply:
                 "type": "http.response.start",
                 "status": self.status,
                 "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-type", self.content_type),
                     (b"content-length", str(len(body)).encode()),
                     *self.headers,
                 ],
@@ -247,6 +261,8 @@ class UnifiedHandler:
         api: the gateway's own API, served in-process on the gateway's host.
         pools: the upstream connection pools, one per proxy target.
         settings: the bounds on clients and upstreams.
+        issuer: the gateway's OAuth issuer, which the auth-enabled targets' metadata names
+            as their authorization server.
     """
 
     def __init__(
@@ -256,12 +272,14 @@ class UnifiedHandler:
         api: ASGIApp,
         pools: UpstreamPools,
         settings: ProxySettings,
+        issuer: str,
     ) -> None:
         self._storage = storage
         self._config = config
         self._api = api
         self._pools = pools
         self._settings = settings
+        self._issuer = issuer
         self._reported_corrupt: set[str] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -305,9 +323,10 @@ class UnifiedHandler:
             return Reply(400, str(exc), (_CLOSE,))
         host_headers = _headers_named(scope, b"host")
         try:
-            hostname = target_hostname(host_headers)
+            host = request_host(host_headers)
         except BadHostError as exc:
             return Reply(400, str(exc))
+        hostname = host.hostname
         target = await self._config.aget_proxy_target(hostname)
         if target is None:
             return Reply(404, "no proxy target for this host")
@@ -315,16 +334,22 @@ class UnifiedHandler:
             return Reply(503, "the proxy target of this host is disabled")
 
         path = raw_path.decode("latin-1")
+        origin = public_origin(scope["scheme"], host.authority)
+        if target.auth_enabled:
+            metadata = self._resource_metadata(scope["method"], path, origin)
+            if metadata is not None:
+                return metadata
         token: AccessTokenRecord | None = None
         if requires_token(target, path):
             credentials = bearer_credentials(_headers_named(scope, b"authorization"))
             if credentials.token is not None:
                 token = await self._storage.aget_access_token(credentials.token)
             if token is None:
+                refusal = challenge(credentials, metadata_url(origin))
                 return Reply(
                     401,
                     "a valid bearer access token is required",
-                    ((b"www-authenticate", challenge(credentials).encode()),),
+                    ((b"www-authenticate", refusal.encode()),),
                 )
 
         body_limit = target.max_body_size or self._settings.max_body_size
@@ -342,18 +367,32 @@ class UnifiedHandler:
                 return ServeApi(token, body_limit)
             url = upstream_url(base_url, raw_path, query_string)
             peer = _client_address(scope)
-            origin = Origin(
+            client_origin = Origin(
                 peer, scope["scheme"], host_headers[0], self._settings.is_trusted_proxy(peer)
             )
             credentials_kept = Credentials(
                 strip=target.auth_enabled and not target.forward_credentials, token=token
             )
             headers = upstream_request_headers(
-                scope["headers"], origin, credentials_kept, target.custom_headers
+                scope["headers"], client_origin, credentials_kept, target.custom_headers
             )
         except UnroutableError as exc:
             return Reply(502, str(exc))
         return Forward(hostname, scope["method"], url, headers, body_limit)
+
+    def _resource_metadata(self, method: str, path: str, origin: str) -> Reply | None:
+        """The answer to a request for the target's protected-resource metadata; `None` when
+        `path` is not a metadata URL."""
+        try:
+            resource_path = metadata_resource_path(path)
+        except UnknownResourceError as exc:
+            return Reply(404, str(exc))
+        if resource_path is None:
+            return None
+        if method != "GET":
+            return Reply(405, "only GET is allowed here", ((b"allow", b"GET"),))
+        document = resource_metadata(origin, resource_path, self._issuer)
+        return Reply(200, json.dumps(document), content_type=b"application/json")
 
     async def _upstream_base_url(self, target: ProxyTarget, path: str, method: str) -> str | Reply:
         """The URL of the route that applies to the request, else the target's own."""

@@ -32,6 +32,7 @@ from ._mcp_models import McpClientInfo, McpEvent, McpSession
 from ._models import ProxyTarget, Route, RouteMode, RouteTargetType
 from ._oauth_models import (
     AccessTokenRecord,
+    AttemptCount,
     InvalidGrantError,
     InvalidScopeError,
     IssuedTokens,
@@ -40,6 +41,7 @@ from ._oauth_models import (
     RefreshTokenRecord,
     RegisteredClient,
     TokenCounts,
+    TokenEndpointAuthMethod,
     TokenRecord,
     UnknownOAuthClientError,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "LOCALHOST",
     "AccessTokenRecord",
     "AcmeAccount",
+    "AttemptCount",
     "Certificate",
     "CertificateDomainConflictError",
     "CertificateStatus",
@@ -94,6 +97,7 @@ __all__ = [
     "StorageUnavailableError",
     "SyncCallInAsyncContextError",
     "TokenCounts",
+    "TokenEndpointAuthMethod",
     "TokenRecord",
     "UnifiedStorage",
     "UnknownOAuthClientError",

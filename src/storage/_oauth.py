@@ -16,6 +16,9 @@ gateway never strains.
                                                  of one grant; expires with its last token
     <namespace>:{oauth}:client-tokens:<client id>    sorted set: the client's usable tokens
     <namespace>:{oauth}:user-tokens:<sha256(user)>   sorted set: the user's usable tokens
+    <namespace>:{oauth}:registrations:<sha256(address)>  integer: dynamic registrations
+                                                 attempted from one client address in
+                                                 the current window; expires with it
 
 A member is a token key without its prefix (`access:<hash>`, `refresh:<hash>`); in the
 sorted sets its score is the token's expiry (Unix ms). Redis cannot expire a member, so
@@ -46,6 +49,7 @@ from ._errors import CorruptRecordError, InvalidKeyError
 from ._keys import KeySchema, validate_identifier
 from ._oauth_models import (
     AccessTokenRecord,
+    AttemptCount,
     InvalidGrantError,
     InvalidScopeError,
     IssuedTokens,
@@ -54,6 +58,7 @@ from ._oauth_models import (
     RefreshTokenRecord,
     RegisteredClient,
     TokenCounts,
+    TokenEndpointAuthMethod,
     TokenRecord,
     UnknownOAuthClientError,
     new_secret,
@@ -69,6 +74,7 @@ from ._operations import Atomic, Command, Operation, load_all, ttl_milliseconds
 logger = logging.getLogger(__name__)
 
 _MEMBER = re.compile(r"(access|refresh):[0-9a-f]{64}")
+_MAX_ADDRESS_LENGTH = 256
 
 _STORE_TOKENS = """
 local function extend(key, ttl)
@@ -158,6 +164,39 @@ family's members, which follow in ARGV. Deletes every token of the family and th
 and returns how many token keys existed; returns -1 (nothing deleted) when the members
 passed are not exactly the family's, because a rotation added tokens since they were read."""
 
+_DELETE_CLIENT = """
+if redis.call('ZCARD', KEYS[2]) ~= #KEYS - 2 then
+  return -1
+end
+for i = 3, #KEYS do
+  if not redis.call('ZSCORE', KEYS[2], ARGV[i - 2]) then
+    return -1
+  end
+end
+local existed = redis.call('DEL', KEYS[1])
+for i = 3, #KEYS do
+  redis.call('DEL', KEYS[i])
+end
+redis.call('DEL', KEYS[2])
+return existed
+"""
+"""KEYS[1]: the client; KEYS[2]: its token index; the rest: the keys of the index's
+members, which follow in ARGV. Deletes the client, those tokens and the index; returns 1
+if the client existed, else 0; returns -1 (nothing deleted) when the members passed are not
+exactly the index's, because tokens were issued since they were read. Once the client is
+gone no token can be issued to it (`_ISSUE` checks), and its refresh tokens are gone, so
+no rotation can add any either."""
+
+_COUNT_ATTEMPT = """
+local count = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return {count, redis.call('PTTL', KEYS[1])}
+"""
+"""KEYS[1]: a counter. Counts one attempt; the first of a window starts the window (ARGV[1]
+ms). Returns the count and the ms left in the window."""
+
 
 # Keys
 
@@ -185,6 +224,13 @@ def user_index_key(keys: KeySchema, user: str) -> str:
     """The key of the sorted set of a user's usable tokens."""
     digest = hashlib.sha256(validate_user(user).encode()).hexdigest()
     return _tagged(keys, f"user-tokens:{digest}")
+
+
+def registrations_key(keys: KeySchema, address: str) -> str:
+    """The key of the count of dynamic registrations attempted from a client address."""
+    if not isinstance(address, str) or not 1 <= len(address) <= _MAX_ADDRESS_LENGTH:
+        raise ValueError(f"a client address is 1-{_MAX_ADDRESS_LENGTH} characters")
+    return _tagged(keys, f"registrations:{hashlib.sha256(address.encode()).hexdigest()}")
 
 
 def token_member(kind: str, token: str) -> str:
@@ -343,25 +389,67 @@ def _issue(
 # Operations
 
 
+@dataclass(frozen=True, slots=True)
+class ClientMetadata:
+    """What a client is registered with, besides its id and secret."""
+
+    name: str
+    grant_types: Sequence[OAuthGrantType]
+    redirect_uris: Sequence[str]
+    scope: str
+    auth_method: TokenEndpointAuthMethod
+
+
 def register_oauth_client(
-    keys: KeySchema,
-    name: str,
-    grant_types: Sequence[OAuthGrantType],
-    redirect_uris: Sequence[str],
-    scope: str,
-) -> Operation[RegisteredClient]:
-    """Register a client under a fresh id, with a fresh secret."""
-    secret = new_secret()
+    keys: KeySchema, metadata: ClientMetadata, secret: str | None
+) -> Operation[OAuthClient]:
+    """Register a client under a fresh id; `secret` is `None` for a public client."""
     client = OAuthClient(
         client_id=secrets.token_hex(16),
-        name=name,
-        secret_hash=secret_hash(secret),
-        grant_types=list(grant_types),
-        redirect_uris=list(redirect_uris),
-        scope=scope,
+        name=metadata.name,
+        secret_hash=None if secret is None else secret_hash(secret),
+        token_endpoint_auth_method=metadata.auth_method,
+        grant_types=list(metadata.grant_types),
+        redirect_uris=list(metadata.redirect_uris),
+        scope=metadata.scope,
     )
     yield ("SET", client_key(keys, client.client_id), encode_record(client))
+    return client
+
+
+def _confidential(keys: KeySchema, metadata: ClientMetadata) -> Operation[RegisteredClient]:
+    if metadata.auth_method is TokenEndpointAuthMethod.NONE:
+        raise ValueError("a public client has no secret: register it as a public client")
+    secret = new_secret()
+    client = yield from register_oauth_client(keys, metadata, secret)
     return RegisteredClient(client, secret)
+
+
+def _public(keys: KeySchema, metadata: ClientMetadata) -> Operation[OAuthClient]:
+    return (yield from register_oauth_client(keys, metadata, None))
+
+
+def delete_oauth_client(keys: KeySchema, client_id: str) -> Operation[bool]:
+    """Delete a client and its usable tokens; see `OAuthRecords.delete_oauth_client`."""
+    client = client_key(keys, client_id)
+    index = client_index_key(keys, client_id)
+    while True:
+        members = _members(index, (yield ("ZRANGE", index, 0, -1)))
+        existed = yield _eval(
+            _DELETE_CLIENT, [client, index, *(member_key(keys, m) for m in members)], members
+        )
+        if existed >= 0:
+            return bool(existed)
+        # Tokens were issued since ZRANGE: read the index again.
+
+
+def count_registration_attempt(
+    keys: KeySchema, address: str, window: float | timedelta
+) -> Operation[AttemptCount]:
+    """Count an attempt of `address`; see `OAuthRecords.count_registration_attempt`."""
+    key = registrations_key(keys, address)
+    count, left_ms = yield _eval(_COUNT_ATTEMPT, [key], [ttl_milliseconds(window)])
+    return AttemptCount(int(count), timedelta(milliseconds=int(left_ms)))
 
 
 def get_oauth_client(keys: KeySchema, client_id: str) -> Operation[OAuthClient | None]:
@@ -386,7 +474,9 @@ def verify_client_secret(
     except InvalidKeyError:
         return None
     _, client = yield from _read_record(key, OAuthClient)
-    if client is None or not secret_matches(secret, client.secret_hash):
+    if client is None or client.secret_hash is None:
+        return None
+    if not secret_matches(secret, client.secret_hash):
         return None
     return client
 
@@ -558,16 +648,17 @@ class OAuthRecords(StorageBase):
         grant_types: Sequence[OAuthGrantType],
         redirect_uris: Sequence[str] = (),
         scope: str = "",
+        auth_method: TokenEndpointAuthMethod = TokenEndpointAuthMethod.CLIENT_SECRET_BASIC,
     ) -> RegisteredClient:
-        """Register a client under a fresh id with a fresh secret, returned once in plaintext.
+        """Register a confidential client under a fresh id with a fresh secret, returned
+        once in plaintext; `auth_method` is how it says it will send the secret.
 
         Only the SHA-256 of the secret is stored. Raises `ValueError` for an empty name, no
-        grant type, a redirect URI that is not absolute http(s), or a malformed scope.
+        grant type, a redirect URI that is not absolute http(s), a malformed scope, or the
+        auth method `none` (see `register_public_oauth_client`).
         """
-        return self._run(
-            register_oauth_client(self._keys, name, grant_types, redirect_uris, scope),
-            "register_oauth_client",
-        )
+        metadata = ClientMetadata(name, grant_types, redirect_uris, scope, auth_method)
+        return self._run(_confidential(self._keys, metadata), "register_oauth_client")
 
     async def aregister_oauth_client(
         self,
@@ -575,11 +666,69 @@ class OAuthRecords(StorageBase):
         grant_types: Sequence[OAuthGrantType],
         redirect_uris: Sequence[str] = (),
         scope: str = "",
+        auth_method: TokenEndpointAuthMethod = TokenEndpointAuthMethod.CLIENT_SECRET_BASIC,
     ) -> RegisteredClient:
         """Async twin of `register_oauth_client()`."""
-        return await self._arun(
-            register_oauth_client(self._keys, name, grant_types, redirect_uris, scope)
+        metadata = ClientMetadata(name, grant_types, redirect_uris, scope, auth_method)
+        return await self._arun(_confidential(self._keys, metadata))
+
+    def register_public_oauth_client(
+        self,
+        name: str,
+        grant_types: Sequence[OAuthGrantType],
+        redirect_uris: Sequence[str] = (),
+        scope: str = "",
+    ) -> OAuthClient:
+        """Register a public client (RFC 6749 §2.1: no secret, auth method `none`) under a
+        fresh id. Raises `ValueError` as `register_oauth_client()` does, and for the
+        `client_credentials` grant, which needs a secret."""
+        metadata = ClientMetadata(
+            name, grant_types, redirect_uris, scope, TokenEndpointAuthMethod.NONE
         )
+        return self._run(_public(self._keys, metadata), "register_public_oauth_client")
+
+    async def aregister_public_oauth_client(
+        self,
+        name: str,
+        grant_types: Sequence[OAuthGrantType],
+        redirect_uris: Sequence[str] = (),
+        scope: str = "",
+    ) -> OAuthClient:
+        """Async twin of `register_public_oauth_client()`."""
+        metadata = ClientMetadata(
+            name, grant_types, redirect_uris, scope, TokenEndpointAuthMethod.NONE
+        )
+        return await self._arun(_public(self._keys, metadata))
+
+    def delete_oauth_client(self, client_id: str) -> bool:
+        """Delete the client and every usable token issued to it, atomically; `True` if the
+        client existed.
+
+        Its access tokens stop working at once. What stays until it expires: used refresh
+        tokens (kept to recognise a reuse; presenting one still fails), the family sets and
+        the entries of user indexes, which readers skip once their token is gone. MCP
+        sessions the client opened stay until they expire; without a token nobody can use
+        them.
+        """
+        return self._run(delete_oauth_client(self._keys, client_id), "delete_oauth_client")
+
+    async def adelete_oauth_client(self, client_id: str) -> bool:
+        """Async twin of `delete_oauth_client()`."""
+        return await self._arun(delete_oauth_client(self._keys, client_id))
+
+    def count_registration_attempt(self, address: str, window: float | timedelta) -> AttemptCount:
+        """Count one dynamic registration attempt from the client address `address`, in a
+        fixed window of `window` (seconds or timedelta) that its first attempt starts; the
+        count so far, this one included. The caller decides what is too many."""
+        return self._run(
+            count_registration_attempt(self._keys, address, window), "count_registration_attempt"
+        )
+
+    async def acount_registration_attempt(
+        self, address: str, window: float | timedelta
+    ) -> AttemptCount:
+        """Async twin of `count_registration_attempt()`."""
+        return await self._arun(count_registration_attempt(self._keys, address, window))
 
     def get_oauth_client(self, client_id: str) -> OAuthClient | None:
         """The client `client_id`, or `None`."""

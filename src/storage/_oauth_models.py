@@ -12,12 +12,12 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._errors import StorageError
 from ._keys import validate_identifier
@@ -39,6 +39,15 @@ class OAuthGrantType(StrEnum):
 
     REFRESH_TOKEN = "refresh_token"
     CLIENT_CREDENTIALS = "client_credentials"
+
+
+class TokenEndpointAuthMethod(StrEnum):
+    """How a client authenticates at the token endpoint (RFC 7591 §2)."""
+
+    CLIENT_SECRET_BASIC = "client_secret_basic"
+    CLIENT_SECRET_POST = "client_secret_post"
+    NONE = "none"
+    """A public client: it holds no secret and names itself by its id alone."""
 
 
 class InvalidGrantError(StorageError):
@@ -134,13 +143,18 @@ def _validate_redirect_uri(uri: str) -> str:
 
 
 class OAuthClient(BaseModel):
-    """A registered OAuth client. Its secret is kept only as `secret_hash`."""
+    """A registered OAuth client. A confidential client's secret is kept only as
+    `secret_hash`; a public client (`token_endpoint_auth_method` `none`) has none."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     client_id: str
     name: str = Field(min_length=1, max_length=_MAX_NAME_LENGTH)
-    secret_hash: str = Field(pattern=r"^[0-9a-f]{64}$", repr=False)
+    secret_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(repr=False)
+    token_endpoint_auth_method: TokenEndpointAuthMethod = (
+        TokenEndpointAuthMethod.CLIENT_SECRET_BASIC
+    )
+    """Records from before this field existed are confidential clients: the default."""
     grant_types: list[OAuthGrantType] = Field(min_length=1)
     redirect_uris: list[str] = Field(default_factory=list)
     scope: str = ""
@@ -161,6 +175,19 @@ class OAuthClient(BaseModel):
     @classmethod
     def _valid_scope(cls, value: str) -> str:
         return normalize_scope(value)
+
+    @model_validator(mode="after")
+    def _public_or_confidential(self) -> OAuthClient:
+        if self.is_public != (self.secret_hash is None):
+            raise ValueError("exactly the public clients (auth method none) have no secret")
+        if self.is_public and OAuthGrantType.CLIENT_CREDENTIALS in self.grant_types:
+            raise ValueError("a public client cannot use client_credentials (RFC 6749 §4.4)")
+        return self
+
+    @property
+    def is_public(self) -> bool:
+        """Whether the client holds no secret (RFC 6749 §2.1)."""
+        return self.token_endpoint_auth_method is TokenEndpointAuthMethod.NONE
 
     def allows(self, grant_type: OAuthGrantType) -> bool:
         """Whether the client may use `grant_type`."""
@@ -243,6 +270,16 @@ class IssuedTokens:
     def expires_in(self) -> int:
         """Seconds the access token lives, as the token response reports it."""
         return max(1, round((self.access.expires_at - self.access.issued_at).total_seconds()))
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptCount:
+    """How many attempts one client address made in the current window."""
+
+    count: int
+    """This attempt included."""
+    resets_in: timedelta
+    """When the window ends and the count starts again."""
 
 
 @dataclass(frozen=True, slots=True)

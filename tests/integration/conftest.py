@@ -20,6 +20,7 @@ from src.api.async_init import AsyncComponents, init_async_components
 from src.api.routers.oauth import OAuthSettings, oauth_router
 from src.integration import build_api_app
 from src.proxy.app import ProxyApp
+from src.proxy.settings import ProxySettings
 from src.storage import UnifiedStorage
 
 SETTINGS = OAuthSettings(
@@ -81,6 +82,11 @@ def api_app(storage: UnifiedStorage) -> FastAPI:
     return build_api_app(storage, [oauth_router(storage, SETTINGS)])
 
 
+def proxy_app(storage: UnifiedStorage, settings: ProxySettings | None = None) -> ProxyApp:
+    """The proxy serving `api_app(storage)`, with the tests' OAuth issuer."""
+    return ProxyApp(storage, api_app(storage), settings, issuer=SETTINGS.issuer)
+
+
 @pytest.fixture
 async def components(redis_url: str, storage: UnifiedStorage) -> AsyncComponents:
     """The gateway's components on the test's storage, with the tests' OAuth issuer."""
@@ -91,7 +97,7 @@ async def components(redis_url: str, storage: UnifiedStorage) -> AsyncComponents
 async def proxy(storage: UnifiedStorage) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the proxy (driven through ASGI), for requests to `localhost`, whose API
     the proxy serves in-process."""
-    app = ProxyApp(storage, api_app(storage))
+    app = proxy_app(storage)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app), base_url="http://localhost"
     ) as client:

@@ -25,7 +25,7 @@ from src.proxy.app import ProxyApp
 from src.proxy.settings import ProxySettings
 from src.storage import UnifiedStorage
 
-from .conftest import LoopbackServer, api_app
+from .conftest import SETTINGS, LoopbackServer, api_app
 
 BOUND = 5.0
 """Seconds after which a test gives up waiting for a peer: a guard against hangs, far
@@ -254,7 +254,8 @@ def serving(app: ASGIApp) -> Iterator[LoopbackServer]:
 @contextmanager
 def proxy_serving(storage: UnifiedStorage, settings: ProxySettings) -> Iterator[LoopbackServer]:
     """The proxy with the gateway's API in-process, bounded by `settings`, on loopback."""
-    with serving(ProxyApp(storage, api_app(storage), settings)) as server:
+    app = ProxyApp(storage, api_app(storage), settings, issuer=SETTINGS.issuer)
+    with serving(app) as server:
         yield server
 
 

@@ -14,10 +14,9 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from src.proxy.app import ProxyApp
 from src.storage import OAuthGrantType, ProxyTarget, RegisteredClient, UnifiedStorage
 
-from .conftest import LoopbackServer, api_app
+from .conftest import LoopbackServer, proxy_app
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +82,7 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
 @pytest.fixture
 def proxy_server(storage: UnifiedStorage) -> Iterator[LoopbackServer]:
     """The proxy, served over HTTP; its lifespan closes its forwarding client."""
-    app = ProxyApp(storage, api_app(storage))
+    app = proxy_app(storage)
     with LoopbackServer(app, proxy_headers=False).running() as server:
         yield server
 
@@ -126,7 +125,9 @@ async def test_exclusion_bypass_attempts_stay_protected(
     )
     assert response.status == status
     if status == 401:
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["www-authenticate"] == (
+            'Bearer resource_metadata="http://localhost/.well-known/oauth-protected-resource"'
+        )
 
 
 async def test_excluded_paths_reach_the_api(
@@ -278,4 +279,7 @@ async def test_hostile_bearer_tokens_through_the_proxy(
         b"Authorization: " + authorization,
     )
     assert response.status == 401
-    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert response.headers["www-authenticate"] == (
+        'Bearer error="invalid_token", '
+        'resource_metadata="http://localhost/.well-known/oauth-protected-resource"'
+    )

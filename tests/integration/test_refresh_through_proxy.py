@@ -49,7 +49,10 @@ async def refresh_without_a_valid_token(storage: UnifiedStorage, proxy: httpx.As
 
     refused = await proxy.get("/oauth/status", headers=expired)
     assert refused.status_code == 401
-    assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert refused.headers["www-authenticate"] == (
+        'Bearer error="invalid_token", '
+        'resource_metadata="http://localhost/.well-known/oauth-protected-resource"'
+    )
 
     refresh = {
         "grant_type": "refresh_token",

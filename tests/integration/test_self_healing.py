@@ -15,7 +15,6 @@ import pytest
 import redis
 
 from src.embedded_redis import EmbeddedRedis
-from src.proxy.app import ProxyApp
 from src.storage import (
     AUTH_EXCLUDED_PATHS,
     DefaultsReport,
@@ -25,7 +24,7 @@ from src.storage import (
     UnifiedStorage,
 )
 
-from .conftest import LoopbackServer, api_app
+from .conftest import LoopbackServer, api_app, proxy_app
 
 HEAL_LIMIT = 2.0
 """Seconds within which sign-in must work again (a bound, not a measurement)."""
@@ -43,9 +42,7 @@ def default_keys(namespace: str) -> list[str]:
 @pytest.fixture
 def gateway(storage: UnifiedStorage) -> Iterator[str]:
     """The proxy on uvicorn, serving the API in-process; its URL."""
-    with LoopbackServer(
-        ProxyApp(storage, api_app(storage)), proxy_headers=False
-    ).running() as proxy:
+    with LoopbackServer(proxy_app(storage), proxy_headers=False).running() as proxy:
         yield proxy.url
 
 
@@ -245,7 +242,7 @@ async def test_sign_in_works_again_after_redis_restarted_empty(
 ) -> None:
     storage = UnifiedStorage(own_redis.url, connect_timeout=1, timeout=1)
     try:
-        proxy = LoopbackServer(ProxyApp(storage, api_app(storage)), proxy_headers=False)
+        proxy = LoopbackServer(proxy_app(storage), proxy_headers=False)
         with proxy.running():
             async with httpx.AsyncClient(
                 base_url=proxy.url, headers={"Host": "localhost"}, trust_env=False, timeout=10

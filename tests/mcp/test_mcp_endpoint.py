@@ -539,6 +539,8 @@ async def test_an_anonymous_caller_is_refused(
     for response in answers:
         message = assert_error(response, 401, -32600, None)
         assert message == "Unauthorized: a valid bearer access token is required"
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["www-authenticate"] == (
+            'Bearer resource_metadata="http://gateway/.well-known/oauth-protected-resource"'
+        )
     assert snapshot() == before
     assert await storage.aget_mcp_session(session_id) is not None

@@ -129,3 +129,38 @@ def test_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> No
         src.main.main(argv)
     assert exited.value.code == 2
     assert "usage: python -m src" in capsys.readouterr().err
+
+
+def test_delete_client(
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    raw: redis.Redis,
+    made_keys: list[str],
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    _, out, _ = run(["oauth", "register-client", "--name", "doomed"], capsys)
+    client_id = out.split("\n")[0].removeprefix("client_id: ")
+    user = f"cli-test-{uuid.uuid4().hex}"
+    _, out, _ = run(["oauth", "login", "--client-id", client_id, "--user", user], capsys)
+    tokens = json.loads(out)
+    access_key = f"{{oauth}}:access:{hashlib.sha256(tokens['access_token'].encode()).hexdigest()}"
+    record = json.loads(raw.get(access_key) or b"null")
+    # What deleting leaves behind until it expires (see `delete_oauth_client`).
+    made_keys += [
+        f"{{oauth}}:family:{record['family_id']}",
+        f"{{oauth}}:user-tokens:{hashlib.sha256(user.encode()).hexdigest()}",
+    ]
+
+    code, out, err = run(["oauth", "delete-client", client_id], capsys)
+    assert (code, out, err) == (0, f"deleted OAuth client {client_id} and its tokens\n", "")
+    assert not raw.exists(f"{{oauth}}:client:{client_id}", access_key)
+
+    code, out, err = run(["oauth", "delete-client", client_id], capsys)
+    assert (code, out) == (1, "")
+    assert err == f"oauth delete-client failed: no OAuth client '{client_id}' is registered\n"
+    code, _, err = run(["oauth", "delete-client", "no:such*client"], capsys)
+    assert (code, err) == (
+        1,
+        "oauth delete-client failed: no OAuth client 'no:such*client' is registered\n",
+    )

@@ -330,14 +330,21 @@ async def test_metadata(api: httpx.AsyncClient) -> None:
     assert response.json() == {
         "issuer": "https://gateway.example.com",
         "token_endpoint": "https://gateway.example.com/token",
+        "registration_endpoint": "https://gateway.example.com/register",
         "revocation_endpoint": "https://gateway.example.com/revoke",
         "introspection_endpoint": "https://gateway.example.com/introspect",
         "grant_types_supported": ["refresh_token", "client_credentials"],
+        # No authorization endpoint (yet): no response type, no PKCE method.
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
         "revocation_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
+            "none",
         ],
         "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic",
@@ -360,10 +367,15 @@ async def test_status(
     issued: IssuedTokens,
     storage: UnifiedStorage,
 ) -> None:
-    assert (await api.get("/oauth/status")).status_code == 401
+    metadata = "http://api/.well-known/oauth-protected-resource"
+    anonymous = await api.get("/oauth/status")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == f'Bearer resource_metadata="{metadata}"'
     refused = await api.get("/oauth/status", headers={"Authorization": "Bearer nope"})
     assert refused.status_code == 401
-    assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert refused.headers["www-authenticate"] == (
+        f'Bearer error="invalid_token", resource_metadata="{metadata}"'
+    )
     response = await api.get(
         "/oauth/status", headers={"Authorization": f"Bearer {issued.access_token}"}
     )
@@ -374,6 +386,8 @@ async def test_status(
                 "client_id": registered.client.client_id,
                 "name": "cli",
                 "grant_types": ["refresh_token", "client_credentials"],
+                "token_endpoint_auth_method": "client_secret_basic",
+                "redirect_uris": [],
                 "live_access_tokens": 1,
                 "live_refresh_tokens": 1,
             }
@@ -381,6 +395,7 @@ async def test_status(
         "storage": {"healthy": True},
     }
     assert registered.client_secret not in response.text
+    assert registered.client.secret_hash is not None
     assert registered.client.secret_hash not in response.text
 
 

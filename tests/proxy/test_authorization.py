@@ -61,8 +61,12 @@ def test_bearer_credentials(headers: list[bytes], expected: BearerCredentials) -
 
 
 def test_challenge() -> None:
-    assert challenge(BearerCredentials(token=None, presented=False)) == "Bearer"
-    assert challenge(BearerCredentials(token="x", presented=True)) == 'Bearer error="invalid_token"'
-    assert (
-        challenge(BearerCredentials(token=None, presented=True)) == 'Bearer error="invalid_token"'
-    )
+    url = "http://app.example.com/.well-known/oauth-protected-resource"
+    absent = BearerCredentials(token=None, presented=False)
+    assert challenge(absent, url) == f'Bearer resource_metadata="{url}"'
+    assert challenge(absent, None) == "Bearer"
+    for presented in (BearerCredentials("x", True), BearerCredentials(None, True)):
+        assert challenge(presented, url) == (
+            f'Bearer error="invalid_token", resource_metadata="{url}"'
+        )
+        assert challenge(presented, None) == 'Bearer error="invalid_token"'

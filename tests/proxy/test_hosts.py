@@ -1,10 +1,10 @@
-"""`target_hostname`: the proxy target a `Host` header names."""
+"""`request_host`: the proxy target a `Host` header names, and the authority it addressed."""
 
 from __future__ import annotations
 
 import pytest
 
-from src.proxy.hosts import BadHostError, target_hostname
+from src.proxy.hosts import BadHostError, request_host
 
 
 @pytest.mark.parametrize(
@@ -20,7 +20,7 @@ from src.proxy.hosts import BadHostError, target_hostname
     ],
 )
 def test_valid_hosts(header: bytes, hostname: str) -> None:
-    assert target_hostname([header]) == hostname
+    assert request_host([header]).hostname == hostname
 
 
 @pytest.mark.parametrize(
@@ -56,16 +56,24 @@ def test_valid_hosts(header: bytes, hostname: str) -> None:
 )
 def test_invalid_hosts(header: bytes) -> None:
     with pytest.raises(BadHostError):
-        target_hostname([header])
+        request_host([header])
 
 
 @pytest.mark.parametrize("headers", [[], [b"a.com", b"a.com"], [b"a.com", b"b.com"]])
 def test_exactly_one_host_header(headers: list[bytes]) -> None:
     with pytest.raises(BadHostError, match="exactly one Host header"):
-        target_hostname(headers)
+        request_host(headers)
 
 
 def test_longest_valid_hostname() -> None:
     name = ".".join(["a" * 63] * 3 + ["b" * 61])
     assert len(name) == 253
-    assert target_hostname([name.encode()]) == name
+    assert request_host([name.encode()]).hostname == name
+
+
+@pytest.mark.parametrize(
+    ("header", "authority"),
+    [(b"LocalHost:8080", "localhost:8080"), (b"App.Example.COM", "app.example.com")],
+)
+def test_authority_keeps_the_port(header: bytes, authority: str) -> None:
+    assert request_host([header]).authority == authority

@@ -30,9 +30,13 @@ from src.storage import (
     RouteTargetType,
     UnifiedStorage,
 )
-from tests.integration.conftest import LoopbackServer, api_app
+from tests.integration.conftest import SETTINGS, LoopbackServer, api_app
+from tests.integration.conftest import proxy_app as make_proxy_app
 
 APP = "app.example.com"
+APP_METADATA = f"http://{APP}/.well-known/oauth-protected-resource"
+MISSING = f'Bearer resource_metadata="{APP_METADATA}"'
+INVALID = f'Bearer error="invalid_token", resource_metadata="{APP_METADATA}"'
 
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:
@@ -84,7 +88,7 @@ def upstream() -> Iterator[str]:
 
 @pytest.fixture
 async def proxy_app(storage: UnifiedStorage) -> AsyncIterator[ProxyApp]:
-    app = ProxyApp(storage, api_app(storage), ProxySettings(upstream_timeout=5))
+    app = make_proxy_app(storage, ProxySettings(upstream_timeout=5))
     yield app
     await app.aclose()
 
@@ -221,7 +225,7 @@ async def protected(proxy: httpx.AsyncClient, storage: UnifiedStorage) -> httpx.
 async def test_missing_token(protected: httpx.AsyncClient) -> None:
     response = await protected.get("/private")
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.headers["www-authenticate"] == MISSING
     assert response.text == "a valid bearer access token is required\n"
 
 
@@ -233,7 +237,7 @@ async def test_missing_token(protected: httpx.AsyncClient) -> None:
 async def test_invalid_token(protected: httpx.AsyncClient, authorization: str) -> None:
     response = await protected.get("/private", headers={"Authorization": authorization})
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert response.headers["www-authenticate"] == INVALID
 
 
 @pytest.mark.parametrize(
@@ -248,7 +252,7 @@ async def test_hostile_tokens_straight_through_asgi(
     status, headers, _ = await asgi_request(
         proxy_app, [(b"host", APP.encode()), (b"authorization", authorization)]
     )
-    assert (status, headers[b"www-authenticate"]) == (401, b'Bearer error="invalid_token"')
+    assert (status, headers[b"www-authenticate"]) == (401, INVALID.encode())
 
 
 async def test_valid_token(protected: httpx.AsyncClient, storage: UnifiedStorage) -> None:
@@ -299,7 +303,80 @@ async def test_bypass_attempts_need_a_token(
         )
     )
     status, headers, _ = await asgi_request(proxy_app, [(b"host", APP.encode())], raw_path=raw_path)
-    assert (status, headers[b"www-authenticate"]) == (401, b"Bearer")
+    assert (status, headers[b"www-authenticate"]) == (401, MISSING.encode())
+
+
+# Protected-resource metadata (RFC 9728)
+
+
+@pytest.mark.parametrize(
+    ("path", "resource"),
+    [
+        ("/.well-known/oauth-protected-resource", f"http://{APP}:8443"),
+        ("/.well-known/oauth-protected-resource/", f"http://{APP}:8443"),
+        ("/.well-known/oauth-protected-resource/mcp", f"http://{APP}:8443/mcp"),
+        ("/.well-known/oauth-protected-resource/a/b/", f"http://{APP}:8443/a/b/"),
+    ],
+)
+async def test_resource_metadata(protected: httpx.AsyncClient, path: str, resource: str) -> None:
+    # No token: the metadata is what a client reads to learn how to get one.
+    response = await protected.get(path, headers={"Host": "App.Example.com:8443"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "resource": resource,
+        "authorization_servers": [SETTINGS.issuer],
+        "bearer_methods_supported": ["header"],
+    }
+
+
+async def test_resource_metadata_with_a_token_and_a_query(
+    protected: httpx.AsyncClient, storage: UnifiedStorage
+) -> None:
+    token = await login(storage)
+    response = await protected.get(
+        "/.well-known/oauth-protected-resource?x=1", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.json()["resource"] == f"http://{APP}"
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        b"/.well-known/oauth-protected-resource/%22x",
+        b"/.well-known/oauth-protected-resource/a%2Fb",
+        b"/.well-known/oauth-protected-resource//x",
+        b'/.well-known/oauth-protected-resource/"',
+    ],
+    ids=ascii,
+)
+async def test_resource_metadata_of_unknown_paths(
+    storage: UnifiedStorage, proxy_app: ProxyApp, upstream: str, raw_path: bytes
+) -> None:
+    await storage.astore_proxy_target(
+        ProxyTarget(hostname=APP, target_url=upstream, auth_enabled=True)
+    )
+    status, _, _ = await asgi_request(proxy_app, [(b"host", APP.encode())], raw_path=raw_path)
+    assert status in (400, 404)
+
+
+async def test_resource_metadata_is_read_only(protected: httpx.AsyncClient) -> None:
+    response = await protected.post("/.well-known/oauth-protected-resource", content=b"x")
+    assert (response.status_code, response.headers["allow"]) == (405, "GET")
+
+
+async def test_no_resource_metadata_without_auth(proxy: httpx.AsyncClient) -> None:
+    # The target's own upstream answers: the gateway protects nothing there.
+    response = await proxy.get("/.well-known/oauth-protected-resource")
+    assert response.status_code == 201
+    assert response.json()["raw_path"] == "/base/.well-known/oauth-protected-resource"
+
+
+async def test_resource_metadata_lookalikes_need_a_token(protected: httpx.AsyncClient) -> None:
+    response = await protected.get("/.well-known/oauth-protected-resources")
+    assert response.status_code == 201  # `/.well-known/` is excluded on this target: forwarded
+    bare = await protected.get("/x/.well-known/oauth-protected-resource")
+    assert bare.status_code == 401
 
 
 # Routes
@@ -498,7 +575,7 @@ async def test_upstream_down(
     await storage.astore_proxy_target(
         ProxyTarget(hostname=APP, target_url=f"http://127.0.0.1:{closed_port}")
     )
-    app = ProxyApp(storage, api_app(storage))
+    app = make_proxy_app(storage)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=f"http://{APP}") as c:
         with caplog.at_level(logging.WARNING, logger="src.proxy"):
             response = await c.get("/x?access_token=SECRET-VALUE")
@@ -513,7 +590,7 @@ async def test_upstream_timeout(storage: UnifiedStorage, silent_server: int) -> 
     await storage.astore_proxy_target(
         ProxyTarget(hostname=APP, target_url=f"http://127.0.0.1:{silent_server}")
     )
-    app = ProxyApp(storage, api_app(storage), ProxySettings(upstream_timeout=0.2))
+    app = make_proxy_app(storage, ProxySettings(upstream_timeout=0.2))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=f"http://{APP}") as c:
         response = await c.get("/")
     await app.aclose()
@@ -562,7 +639,7 @@ async def test_lifespan_runs_the_apis(storage: UnifiedStorage) -> None:
     inbox: asyncio.Queue[Message] = asyncio.Queue()
     outbox: asyncio.Queue[Message] = asyncio.Queue()
     running = asyncio.create_task(
-        ProxyApp(storage, api)({"type": "lifespan"}, inbox.get, outbox.put)
+        ProxyApp(storage, api, issuer=SETTINGS.issuer)({"type": "lifespan"}, inbox.get, outbox.put)
     )
     await inbox.put({"type": "lifespan.startup"})
     assert await outbox.get() == {"type": "lifespan.startup.complete"}

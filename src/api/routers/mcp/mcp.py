@@ -9,9 +9,10 @@
 - `GET /mcp` answers 405: the server opens no server-initiated stream.
 
 Every request needs a valid bearer access token: without one the answer is 401 with a
-`WWW-Authenticate: Bearer` challenge. A session belongs to the identity that opened it, the
-pair of the token's OAuth client and user (a client acting for itself has no user): any
-other pair presenting its id gets 404, as for an unknown session.
+`WWW-Authenticate: Bearer` challenge naming the host's protected-resource metadata. A
+session belongs to the identity that opened it, the pair of the token's OAuth client and
+user (a client acting for itself has no user): any other pair presenting its id gets 404,
+as for an unknown session.
 
 Limits (`McpLimits`): a body past `max_body_bytes` (or a `Content-Length` past it) is
 answered 413 (invalid request, -32600) without reading the rest; JSON nested deeper than
@@ -40,6 +41,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ....storage import CorruptRecordError, McpClientInfo, StorageUnavailableError
+from ...bearer_challenge import bearer_challenge
 from ...identity import TokenIdentity
 from ...request_body import CLOSE_CONNECTION, BodyTooLargeError, read_body
 from .jsonrpc import (
@@ -128,7 +130,7 @@ def _caller(request: Request) -> TokenIdentity:
             INVALID_REQUEST,
             "Unauthorized: a valid bearer access token is required",
             http_status=401,
-            headers={"WWW-Authenticate": "Bearer"},
+            headers={"WWW-Authenticate": bearer_challenge(request)},
         )
     return identity
 

@@ -12,12 +12,8 @@ from starlette.requests import HTTPConnection
 
 from ....proxy.authorization import CHECKED_TOKEN, bearer_credentials
 from ....storage import AccessTokenRecord, UnifiedStorage
+from ...bearer_challenge import authorization_headers
 from ...identity import TokenIdentity
-
-
-def authorization_headers(connection: HTTPConnection) -> list[bytes]:
-    """The raw values of the request's `Authorization` headers."""
-    return [value for name, value in connection.headers.raw if name == b"authorization"]
 
 
 class BearerAuthBackend(AuthenticationBackend):

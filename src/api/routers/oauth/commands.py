@@ -1,5 +1,5 @@
-"""The OAuth management commands: registering a client, and logging a user in (issuing the
-first token pair of a registered client). Each takes the storage and its arguments and
+"""The OAuth management commands: registering a client, deleting one, and logging a user in
+(issuing the first token pair of a registered client). Each takes the storage and its arguments and
 returns the text to print; `src/main.py` wires them into `python -m src oauth ...`.
 
 Their output holds secrets (the client secret, the tokens) on purpose: this is the one
@@ -12,26 +12,14 @@ import json
 from collections.abc import Sequence
 from datetime import timedelta
 
-from pydantic import ValidationError
-
-from ....storage import InvalidScopeError, OAuthGrantType, UnifiedStorage
-from .responses import token_body
+from ....storage import InvalidKeyError, InvalidScopeError, OAuthGrantType, UnifiedStorage
+from .responses import token_body, validation_problems
 from .scopes import granted_scope
 from .settings import DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_REFRESH_TOKEN_TTL
 
 
 class CommandError(Exception):
     """A command cannot run with the arguments given; the message says why."""
-
-
-def _problems(exc: ValueError) -> str:
-    """What is wrong, on one line, without pydantic's echo of the input."""
-    if not isinstance(exc, ValidationError):
-        return str(exc)
-    return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-        for error in exc.errors(include_url=False, include_input=False)
-    )
 
 
 def register_client(
@@ -51,12 +39,24 @@ def register_client(
     try:
         registered = storage.register_oauth_client(name, grants, redirect_uris, scope)
     except ValueError as exc:
-        raise CommandError(f"cannot register the client: {_problems(exc)}") from None
+        raise CommandError(f"cannot register the client: {validation_problems(exc)}") from None
     return (
         f"client_id: {registered.client.client_id}\n"
         f"client_secret: {registered.client_secret}\n"
         "The secret is shown only now; only its hash is stored."
     )
+
+
+def delete_client(storage: UnifiedStorage, *, client_id: str) -> str:
+    """Delete a client, registered by any means, and every usable token issued to it (its
+    access tokens stop working at once); what was done, to print."""
+    try:
+        existed = storage.delete_oauth_client(client_id)
+    except InvalidKeyError:
+        existed = False
+    if not existed:
+        raise CommandError(f"no OAuth client {client_id!r:.80} is registered")
+    return f"deleted OAuth client {client_id} and its tokens"
 
 
 def login(
@@ -85,5 +85,5 @@ def login(
     except InvalidScopeError as exc:
         raise CommandError(str(exc)) from None
     except ValueError as exc:
-        raise CommandError(f"cannot log in: {_problems(exc)}") from None
+        raise CommandError(f"cannot log in: {validation_problems(exc)}") from None
     return json.dumps(token_body(issued), indent=2)

@@ -3,13 +3,17 @@
     POST /token          RFC 6749: `refresh_token` (rotating) and `client_credentials` grants
     POST /revoke         RFC 7009
     POST /introspect     RFC 7662
+    POST /register       RFC 7591 dynamic client registration (`registration`)
     GET  /.well-known/oauth-authorization-server    RFC 8414 metadata
     GET  /health         503 unless Redis answers and the defaults are in place
 
 These are the paths the `localhost` proxy target excludes from authentication: a client
-must be able to refresh an expired access token without a valid one. Clients authenticate
-with HTTP Basic or with `client_id` / `client_secret` form parameters; every client is
-confidential. Form bodies are read here (no multipart dependency) and limited in size.
+must be able to refresh an expired access token without a valid one. Confidential clients
+authenticate with HTTP Basic or with `client_id` / `client_secret` form parameters; a public
+client (registered with auth method `none`) names itself with `client_id` alone, at
+`/token` and `/revoke` (RFC 6749 §2.1, RFC 7009 §2.1), never at `/introspect`, which tells
+a token's details to its authenticated client only. Form bodies are read here (no
+multipart dependency) and limited in size.
 """
 
 from __future__ import annotations
@@ -19,18 +23,22 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request
 
 from ....storage import (
+    CorruptRecordError,
     InvalidGrantError,
+    InvalidKeyError,
     InvalidScopeError,
     IssuedTokens,
     OAuthClient,
     OAuthGrantType,
     StorageUnavailableError,
+    TokenEndpointAuthMethod,
     UnifiedStorage,
 )
 from ...request_body import CLOSE_CONNECTION, BodyTooLargeError, read_body
 from .client_auth import ClientAuthError, client_credentials
 from .forms import FormError, parse_form
 from .oauth_status import status_router
+from .registration import registration_router
 from .responses import (
     OAuthError,
     invalid_client,
@@ -68,17 +76,32 @@ class OAuthEndpoints:
         except FormError as exc:
             raise OAuthError("invalid_request", str(exc)) from None
 
-    async def _authenticate(self, request: Request, form: dict[str, str]) -> OAuthClient:
+    async def _authenticate(
+        self, request: Request, form: dict[str, str], *, public: bool
+    ) -> OAuthClient:
+        """The client the request authenticates as; a public client too if `public`."""
         try:
             offered = client_credentials(request.headers.getlist("authorization"), form)
         except ClientAuthError as exc:
             raise OAuthError("invalid_request", str(exc)) from None
-        if offered is None:
-            raise invalid_client()
-        client = await self._storage.averify_client_secret(offered.client_id, offered.client_secret)
+        if offered is not None:
+            client = await self._storage.averify_client_secret(
+                offered.client_id, offered.client_secret
+            )
+        elif public and "client_id" in form:
+            client = await self._public_client(form["client_id"])
+        else:
+            client = None
         if client is None:
             raise invalid_client()
         return client
+
+    async def _public_client(self, client_id: str) -> OAuthClient | None:
+        try:
+            client = await self._storage.aget_oauth_client(client_id)
+        except (InvalidKeyError, CorruptRecordError):
+            return None
+        return client if client is not None and client.is_public else None
 
     async def token(self, request: Request) -> JSONResponse:
         """`POST /token`: exchange a grant for tokens."""
@@ -91,7 +114,7 @@ class OAuthEndpoints:
                 raise OAuthError(
                     "unsupported_grant_type", "supported: refresh_token, client_credentials"
                 ) from None
-            client = await self._authenticate(request, form)
+            client = await self._authenticate(request, form, public=True)
             if not client.allows(grant):
                 raise OAuthError("unauthorized_client", f"the client may not use {grant.value}")
             if grant is OAuthGrantType.REFRESH_TOKEN:
@@ -137,7 +160,7 @@ class OAuthEndpoints:
         """
         try:
             form = await self._read_form(request)
-            client = await self._authenticate(request, form)
+            client = await self._authenticate(request, form, public=True)
             await self._storage.arevoke_token(_required(form, "token"), client.client_id)
             return no_store_empty()
         except OAuthError as exc:
@@ -153,7 +176,7 @@ class OAuthEndpoints:
         """
         try:
             form = await self._read_form(request)
-            client = await self._authenticate(request, form)
+            client = await self._authenticate(request, form, public=False)
             record = await self._storage.aintrospect_token(_required(form, "token"))
         except OAuthError as exc:
             return exc.response()
@@ -176,19 +199,26 @@ class OAuthEndpoints:
         return no_store_json(body)
 
     async def metadata(self) -> JSONResponse:
-        """`GET /.well-known/oauth-authorization-server` (RFC 8414)."""
-        auth_methods = ["client_secret_basic", "client_secret_post"]
+        """`GET /.well-known/oauth-authorization-server` (RFC 8414): the endpoints that
+        exist, and nothing else. There is no authorization endpoint yet, so no response
+        type is supported (the list is required, and empty) and no PKCE method is named."""
+        confidential = [
+            TokenEndpointAuthMethod.CLIENT_SECRET_BASIC.value,
+            TokenEndpointAuthMethod.CLIENT_SECRET_POST.value,
+        ]
+        with_public = [*confidential, TokenEndpointAuthMethod.NONE.value]
         return JSONResponse(
             {
                 "issuer": self._settings.issuer,
                 "token_endpoint": self._settings.endpoint("/token"),
+                "registration_endpoint": self._settings.endpoint("/register"),
                 "revocation_endpoint": self._settings.endpoint("/revoke"),
                 "introspection_endpoint": self._settings.endpoint("/introspect"),
                 "grant_types_supported": [grant.value for grant in OAuthGrantType],
                 "response_types_supported": [],
-                "token_endpoint_auth_methods_supported": auth_methods,
-                "revocation_endpoint_auth_methods_supported": auth_methods,
-                "introspection_endpoint_auth_methods_supported": auth_methods,
+                "token_endpoint_auth_methods_supported": with_public,
+                "revocation_endpoint_auth_methods_supported": with_public,
+                "introspection_endpoint_auth_methods_supported": confidential,
             }
         )
 
@@ -238,5 +268,6 @@ def oauth_router(storage: UnifiedStorage, settings: OAuthSettings) -> APIRouter:
         "/.well-known/oauth-authorization-server", endpoints.metadata, methods=["GET"]
     )
     router.add_api_route("/health", endpoints.health, methods=["GET"])
+    router.include_router(registration_router(storage, settings))
     router.include_router(status_router(storage))
     return router

@@ -1,4 +1,5 @@
-"""`GET /oauth/status`: the registered clients, their live tokens, and the storage's health.
+"""`GET /oauth/status`: the registered clients (by the command line or by `/register`), their
+live tokens, and the storage's health.
 
 The route is not among the proxy's auth exclusions, so the proxy demands a bearer token
 for it; the route checks the token itself too, since the API also listens on loopback.
@@ -12,9 +13,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
-from ....proxy.authorization import bearer_credentials, challenge
+from ....proxy.authorization import bearer_credentials
 from ....storage import StorageUnavailableError, UnifiedStorage
-from .bearer_auth import authorization_headers
+from ...bearer_challenge import authorization_headers, bearer_challenge
 
 
 async def oauth_status(storage: UnifiedStorage) -> dict[str, Any]:
@@ -27,6 +28,8 @@ async def oauth_status(storage: UnifiedStorage) -> dict[str, Any]:
                 "client_id": client.client_id,
                 "name": client.name,
                 "grant_types": [grant.value for grant in client.grant_types],
+                "token_endpoint_auth_method": client.token_endpoint_auth_method.value,
+                "redirect_uris": client.redirect_uris,
                 "live_access_tokens": counts.access,
                 "live_refresh_tokens": counts.refresh,
             }
@@ -47,7 +50,7 @@ def status_router(storage: UnifiedStorage) -> APIRouter:
                 return JSONResponse(
                     {"detail": "a valid bearer access token is required"},
                     status_code=401,
-                    headers={"WWW-Authenticate": challenge(credentials)},
+                    headers={"WWW-Authenticate": bearer_challenge(request)},
                 )
             return JSONResponse(await oauth_status(storage))
         except StorageUnavailableError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from ....storage import IssuedTokens
 
@@ -76,3 +77,14 @@ def no_store_json(body: dict[str, Any], status: int = 200) -> JSONResponse:
 def no_store_empty() -> Response:
     """An empty 200 answer that no cache may keep."""
     return Response(status_code=200, headers=NO_STORE)
+
+
+def validation_problems(exc: ValueError) -> str:
+    """What is wrong, on one line, without pydantic's echo of the input (which may be long,
+    or a secret)."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    )

@@ -1,4 +1,5 @@
-"""How the OAuth server is configured: its public identity and its token lifetimes."""
+"""How the OAuth server is configured: its public identity, its token lifetimes, and the
+bounds of its endpoints."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ DEFAULT_REFRESH_TOKEN_TTL = timedelta(days=30)
 DEFAULT_MAX_FORM_BYTES = 16 * 1024
 """The largest body the token, revocation and introspection endpoints read: their forms
 hold an id, a secret, a token and a scope, a few hundred bytes."""
+DEFAULT_MAX_REGISTRATION_BYTES = 16 * 1024
+"""The largest body `/register` reads: a client's metadata (a name, a few redirect URIs, a
+scope, the odd logo URL) is well under a kilobyte."""
+DEFAULT_REGISTRATIONS_PER_ADDRESS = 20
+"""Registration attempts one client address may make per `DEFAULT_REGISTRATION_WINDOW`:
+an MCP client registers once per installation; a loop that registers again on every start
+still fits."""
+DEFAULT_REGISTRATION_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +33,20 @@ class OAuthSettings:
         refresh_token_ttl: how long a refresh token lives (each rotation starts it anew).
         max_form_bytes: the largest request body the endpoints read; a larger one (or a
             larger `Content-Length`) is answered 413 before it is read.
+        max_registration_bytes: the same bound for the JSON body of `/register`.
+        registrations_per_address: how many `/register` requests one client address may
+            send per `registration_window`; past it, 429 with `Retry-After`.
+        registration_window: the fixed window of that count, started by an address's first
+            request.
     """
 
     issuer: str
     access_token_ttl: timedelta = DEFAULT_ACCESS_TOKEN_TTL
     refresh_token_ttl: timedelta = DEFAULT_REFRESH_TOKEN_TTL
     max_form_bytes: int = DEFAULT_MAX_FORM_BYTES
+    max_registration_bytes: int = DEFAULT_MAX_REGISTRATION_BYTES
+    registrations_per_address: int = DEFAULT_REGISTRATIONS_PER_ADDRESS
+    registration_window: timedelta = DEFAULT_REGISTRATION_WINDOW
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -44,11 +61,13 @@ class OAuthSettings:
                 f"invalid issuer {self.issuer!r:.80}: expected an http(s) URL without query, "
                 "fragment or trailing slash"
             )
-        for name in ("access_token_ttl", "refresh_token_ttl"):
+        for name in ("access_token_ttl", "refresh_token_ttl", "registration_window"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name} must be positive")
-        if isinstance(self.max_form_bytes, bool) or self.max_form_bytes < 1:
-            raise ValueError("max_form_bytes must be a positive number of bytes")
+        for name in ("max_form_bytes", "max_registration_bytes", "registrations_per_address"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer")
 
     def endpoint(self, path: str) -> str:
         """The public URL of the endpoint at `path`."""
