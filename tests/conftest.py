@@ -68,9 +68,11 @@ def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sentine
     sentinels.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def redis_url(redis_server: Topology) -> str:
-    """The URL of the Redis the tests use."""
+    """The URL of the Redis the tests use. Function-scoped: `tests/storage` overrides
+    `redis_server` with a parametrized one, and a session-scoped URL cached by an earlier
+    test elsewhere would keep naming the single node."""
     return redis_server.url
 
 

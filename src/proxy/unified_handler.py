@@ -339,18 +339,9 @@ class UnifiedHandler:
             metadata = self._resource_metadata(scope["method"], path, origin)
             if metadata is not None:
                 return metadata
-        token: AccessTokenRecord | None = None
-        if requires_token(target, path):
-            credentials = bearer_credentials(_headers_named(scope, b"authorization"))
-            if credentials.token is not None:
-                token = await self._storage.aget_access_token(credentials.token)
-            if token is None:
-                refusal = challenge(credentials, metadata_url(origin))
-                return Reply(
-                    401,
-                    "a valid bearer access token is required",
-                    ((b"www-authenticate", refusal.encode()),),
-                )
+        token = await self._authenticate(target, scope, path, origin)
+        if isinstance(token, Reply):
+            return token
 
         body_limit = target.max_body_size or self._settings.max_body_size
         declared = _headers_named(scope, b"content-length")
@@ -370,11 +361,11 @@ class UnifiedHandler:
             client_origin = Origin(
                 peer, scope["scheme"], host_headers[0], self._settings.is_trusted_proxy(peer)
             )
-            credentials_kept = Credentials(
+            credentials = Credentials(
                 strip=target.auth_enabled and not target.forward_credentials, token=token
             )
             headers = upstream_request_headers(
-                scope["headers"], client_origin, credentials_kept, target.custom_headers
+                scope["headers"], client_origin, credentials, target.custom_headers
             )
         except UnroutableError as exc:
             return Reply(502, str(exc))
@@ -393,6 +384,26 @@ class UnifiedHandler:
             return Reply(405, "only GET is allowed here", ((b"allow", b"GET"),))
         document = resource_metadata(origin, resource_path, self._issuer)
         return Reply(200, json.dumps(document), content_type=b"application/json")
+
+    async def _authenticate(
+        self, target: ProxyTarget, scope: Scope, path: str, origin: str
+    ) -> AccessTokenRecord | Reply | None:
+        """The access token the request needs and presents, `None` when it needs none, or
+        the 401 challenge."""
+        if not requires_token(target, path):
+            return None
+        credentials = bearer_credentials(_headers_named(scope, b"authorization"))
+        token = None
+        if credentials.token is not None:
+            token = await self._storage.aget_access_token(credentials.token)
+        if token is None:
+            refusal = challenge(credentials, metadata_url(origin))
+            return Reply(
+                401,
+                "a valid bearer access token is required",
+                ((b"www-authenticate", refusal.encode()),),
+            )
+        return token
 
     async def _upstream_base_url(self, target: ProxyTarget, path: str, method: str) -> str | Reply:
         """The URL of the route that applies to the request, else the target's own."""

@@ -77,6 +77,12 @@ class KeySchema:
         """The namespace prefix every key starts with ('' when there is none)."""
         return self._prefix
 
+    def tagged(self, family: str, entity: str) -> str:
+        """The hash tag that starts every key of one entity (key schema v2): namespace,
+        family and the entity's id inside the braces, so one entity's keys share a Redis
+        Cluster slot while entities, and namespaces, spread over the slots."""
+        return f"{{{self._prefix}{family}:{validate_identifier(entity, family + ' id')}}}"
+
     def value(self, key: str) -> str:
         """The key of a plain value."""
         return f"{self._prefix}kv:{validate_identifier(key, 'key')}"

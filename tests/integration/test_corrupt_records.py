@@ -185,7 +185,10 @@ async def test_a_corrupt_token_is_an_invalid_token(
             "/revoke", headers={"Host": "localhost"}, data=form, auth=(client_id, secret)
         )
     assert protected.status_code == 401
-    assert protected.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert protected.headers["www-authenticate"] == (
+        'Bearer error="invalid_token", '
+        'resource_metadata="http://auth.example/.well-known/oauth-protected-resource"'
+    )
     assert status.status_code == 401
     assert (introspected.status_code, introspected.json()) == (200, {"active": False})
     assert revoked.status_code == 200
