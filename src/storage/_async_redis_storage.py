@@ -29,7 +29,7 @@ from redis.exceptions import RedisClusterException, RedisError, ResponseError, W
 
 from ._config import StorageConfig
 from ._errors import StorageError
-from ._operations import SCAN_BATCH, Atomic, CheckAndSet, GetMany, Operation, Scan, Step
+from ._operations import SCAN_BATCH, Atomic, CheckAndSet, GetMany, Operation, Pause, Scan, Step
 from ._redis_errors import CLUSTER_RETRIED_ERRORS, refused_select, storage_error, unavailable
 
 T = TypeVar("T")
@@ -225,6 +225,9 @@ class AsyncRedisBackend:
             await _close(client, sentinel)
 
     async def _execute(self, entry: _LoopClient, step: Step) -> Any:
+        if isinstance(step, Pause):
+            await asyncio.sleep(step.seconds)
+            return None
         client = entry.client
         try:
             if isinstance(step, Atomic):

@@ -17,6 +17,7 @@ from ._errors import StorageClosedError, StorageUnavailableError, SyncCallInAsyn
 from ._keys import KeySchema
 from ._redis_storage import RedisBackend
 from ._registry import StorageInstanceInfo, creation_site, registry
+from ._schema_migration import startup
 
 T = TypeVar("T")
 
@@ -86,14 +87,16 @@ class StorageBase:
     # Lifecycle
 
     def initialize(self) -> None:
-        """Verify the connection and write the defaults (the `localhost` proxy target with its
-        auth exclusions, the OAuth routes), repairing them if they were changed. Idempotent."""
-        self._run(ops.initialize(self._keys), "initialize", auto_initialize=False)
+        """Verify the connection, migrate the data to the current key schema if it is older
+        (once, whatever the processes starting; see `src/storage/README.md`), and write the
+        defaults (the `localhost` proxy target with its auth exclusions, the OAuth routes),
+        repairing them if they were changed. Idempotent."""
+        self._run(startup(self._keys), "initialize", auto_initialize=False)
         self._initialized = True
 
     async def ainitialize(self) -> None:
         """Async twin of `initialize()`."""
-        await self._arun(ops.initialize(self._keys), auto_initialize=False)
+        await self._arun(startup(self._keys), auto_initialize=False)
         self._initialized = True
 
     def ensure_defaults(self) -> DefaultsReport:

@@ -66,7 +66,15 @@ class GetMany:
     keys: tuple[str, ...]
 
 
-Step: TypeAlias = Command | Atomic | CheckAndSet | Scan | GetMany
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """No Redis work: wait `seconds` (a process waiting for another's migration), with
+    `time.sleep` or `asyncio.sleep`. `None` is sent back."""
+
+    seconds: float
+
+
+Step: TypeAlias = Command | Atomic | CheckAndSet | Scan | GetMany | Pause
 Operation: TypeAlias = Generator[Step, Any, T]
 
 SCAN_BATCH = 1000

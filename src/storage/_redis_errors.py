@@ -18,7 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._codec import key_text
 from ._errors import CorruptRecordError, StorageError, StorageUnavailableError
-from ._operations import Atomic, CheckAndSet, GetMany, Scan, Step
+from ._operations import Atomic, CheckAndSet, GetMany, Pause, Scan, Step
 
 CLUSTER_RETRIED_ERRORS: tuple[type[Exception], ...] = (
     RedisConnectionError,
@@ -72,7 +72,7 @@ def _first_key(step: Step) -> str | None:
         return step.key
     if isinstance(step, GetMany):
         return None
-    if isinstance(step, Atomic | Scan) or len(step) < 2:
+    if isinstance(step, Atomic | Scan | Pause) or len(step) < 2:
         return None
     if step[0] == "EVAL":  # EVAL script numkeys key ...
         return key_text(step[3]) if step[2] else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from typing import Any, TypeVar
 
 import redis
@@ -21,7 +22,7 @@ from redis.retry import Retry
 
 from ._config import StorageConfig
 from ._errors import StorageError
-from ._operations import SCAN_BATCH, Atomic, CheckAndSet, GetMany, Operation, Scan, Step
+from ._operations import SCAN_BATCH, Atomic, CheckAndSet, GetMany, Operation, Pause, Scan, Step
 from ._redis_errors import CLUSTER_RETRIED_ERRORS, refused_select, storage_error, unavailable
 
 T = TypeVar("T")
@@ -133,6 +134,9 @@ class RedisBackend:
         return cluster  # type: ignore[no-any-return]
 
     def _execute(self, step: Step) -> Any:
+        if isinstance(step, Pause):
+            time.sleep(step.seconds)
+            return None
         client = self._connected()
         try:
             if isinstance(step, Atomic):
