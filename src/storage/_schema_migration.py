@@ -147,14 +147,13 @@ def startup(keys: KeySchema) -> Operation[None]:
     yield from initialize(keys)
 
 
-def migrate(keys: KeySchema) -> Operation[MigrationReport | None]:
-    """Bring the data to key schema v2; the report of the migration this process ran, or
-    `None` when the data was in v2 already (or another process migrated it)."""
+def migrate(keys: KeySchema) -> Operation[None]:
+    """Bring the data to key schema v2, unless it is (or another process brought it)."""
     owner = secrets.token_hex(16)
     waited = 0.0
     while True:
         if (yield from _current_version(keys)) is not None:
-            return None
+            return
         taken = yield ("SET", keys.migration_lock(), owner, "NX", "PX", LOCK_TTL_MS)
         if taken:
             break
@@ -168,7 +167,7 @@ def migrate(keys: KeySchema) -> Operation[MigrationReport | None]:
     # Taken after a holder finished: the version key tells.
     if (yield from _current_version(keys)) is not None:
         yield _eval(_RELEASE_LOCK, [keys.migration_lock()], [owner])
-        return None
+        return
     lock = _Lock(keys.migration_lock(), owner)
     report = MigrationReport()
     yield from _migrate_v1(keys, report, lock)
@@ -181,7 +180,6 @@ def migrate(keys: KeySchema) -> Operation[MigrationReport | None]:
             report.moved,
             len(report.left),
         )
-    return report
 
 
 def _current_version(keys: KeySchema) -> Operation[int | None]:
