@@ -126,6 +126,7 @@ def check_readable(storage: UnifiedStorage, data: V1Data) -> None:
     client = storage.get_oauth_client(client_id)
     assert client is not None and client.name == "v1-client"
     assert storage.verify_client_secret(client_id, data.client.secret) == client
+    assert client in storage.list_oauth_clients()  # SCAN, of every primary on a Cluster
     grant = data.grant
     access = storage.get_access_token(grant.access_token)
     assert access is not None and (access.family_id, access.user) == (grant.family_id, "alice")
