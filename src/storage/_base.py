@@ -34,12 +34,16 @@ class StorageBase:
         connect_timeout: float = 5.0,
         timeout: float = 5.0,
         max_connections: int = 50,
+        wait_for_replicas: int | None = None,
+        replica_wait_timeout: float = 0.1,
     ) -> None:
         config = StorageConfig.create(
             redis_url,
             connect_timeout=connect_timeout,
             timeout=timeout,
             max_connections=max_connections,
+            wait_for_replicas=wait_for_replicas,
+            replica_wait_timeout=replica_wait_timeout,
         )
         self._keys = KeySchema(namespace)
         self._sync = RedisBackend(config)

@@ -98,7 +98,15 @@ from ._oauth_models import (
     secret_matches,
     validate_user,
 )
-from ._operations import Atomic, Command, GetMany, Operation, load_all, ttl_milliseconds
+from ._operations import (
+    Atomic,
+    Command,
+    GetMany,
+    Operation,
+    Replicated,
+    load_all,
+    ttl_milliseconds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +158,14 @@ return deleted
 Deletes every token of the grant and the set, and returns how many token keys existed;
 returns -1 (nothing deleted) when the members passed are not exactly the set's, because a
 rotation added tokens since they were read."""
+
+_REVOKE_ACCESS = """
+redis.call('SREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+"""
+"""KEYS: an access token, its grant's member set; ARGV[1]: its member. Deletes it and takes it
+out of the set; returns 1 if it existed. (A script, not MULTI/EXEC: a grant-critical write is
+one command, which `WAIT` can follow on its connection.)"""
 
 _INDEX = """
 local removals = tonumber(ARGV[2])
@@ -547,10 +563,12 @@ def _revoke_grant(keys: KeySchema, family_id: str) -> Operation[list[str]]:
     family = family_key(keys, family_id)
     while True:
         members = _members(family, (yield ("SMEMBERS", family)))
-        deleted = yield _eval(
-            _REVOKE_FAMILY,
-            [family, *(token_key(keys, family_id, member) for member in members)],
-            members,
+        deleted = yield Replicated(
+            _eval(
+                _REVOKE_FAMILY,
+                [family, *(token_key(keys, family_id, member) for member in members)],
+                members,
+            )
         )
         if deleted >= 0:
             return members
@@ -616,14 +634,16 @@ def rotate_refresh_token(
         args: list[object] = [raw, encode_record(record.model_copy(update={"used_at": now}))]
         for new in tokens:
             args += [new.member, new.record, new.ttl_ms]
-        applied = yield _eval(
-            _ROTATE,
-            [
-                key,
-                family_key(keys, family_id),
-                *(token_key(keys, family_id, t.member) for t in tokens),
-            ],
-            args,
+        applied = yield Replicated(
+            _eval(
+                _ROTATE,
+                [
+                    key,
+                    family_key(keys, family_id),
+                    *(token_key(keys, family_id, t.member) for t in tokens),
+                ],
+                args,
+            )
         )
         if applied:
             for index in _index_keys(keys, record.client_id, record.user):
@@ -645,10 +665,11 @@ def revoke_token(keys: KeySchema, token: str, client_id: str) -> Operation[bool]
     if access is None or access.client_id != client_id:
         return False
     member = token_member("access", token)
-    deleted, _ = yield Atomic(
-        (
-            ("DEL", token_key(keys, access.family_id, member)),
-            ("SREM", family_key(keys, access.family_id), member),
+    deleted = yield Replicated(
+        _eval(
+            _REVOKE_ACCESS,
+            [token_key(keys, access.family_id, member), family_key(keys, access.family_id)],
+            [member],
         )
     )
     yield from _unindex(keys, access, [member])
