@@ -1,4 +1,5 @@
-"""UnifiedStorage against the raw redis-py clients, in one run against one server.
+"""UnifiedStorage against the raw redis-py clients, in one run against one server, or
+(`--cluster`) against a Redis Cluster of three primaries that the run starts.
 
 Sync `get`/`set`/`get_proxy_target` against `redis.Redis` (GET + decode), and their async
 twins against `redis.asyncio.Redis`. Each baseline runs twice: with redis-py's defaults,
@@ -7,10 +8,18 @@ async side each read then arms a timer). Each round times a batch of every side 
 order; ratios are taken within a round and their median over the rounds is printed, because
 this machine is shared and absolute times drift.
 
+With `--cluster`: sync `get`, `set`, `get_access_token`, `issue_token_pair` and
+`rotate_refresh_token` against `redis.cluster.RedisCluster` sending the same commands to
+the same keys (schema v2) with no storage around them: the token check's GET and decode;
+the issue's MULTI/EXEC in the grant's slot and its two index updates; the rotation's GET
+and its writes, without the script's checks.
+
     python scripts/bench_storage.py [--ops 500] [--rounds 21]
+    python scripts/bench_storage.py --cluster [--ops 200] [--rounds 11]
 
 Uses REDIS_URL when set (only keys under a fresh namespace are written, and deleted), else
-an embedded redis-server.
+an embedded redis-server; `--cluster` always starts its own cluster on loopback ports
+(`tests/redis_topologies.py`), and stops it.
 """
 
 from __future__ import annotations
@@ -18,19 +27,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import os
+import secrets
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
 import redis.asyncio
+import redis.cluster
 
 from src.embedded_redis import EmbeddedRedis
-from src.storage import ProxyTarget, UnifiedStorage
+from src.storage import AccessTokenRecord, OAuthGrantType, ProxyTarget, UnifiedStorage
+
+ROOT = Path(__file__).resolve().parent.parent
+# The cluster harness is the test suite's (the checkout, not an installed package).
+sys.path.insert(0, str(ROOT))
+from tests.redis_topologies import Cluster  # noqa: E402
 
 HOST = "bench.example.com"
 TIMEOUT = 5.0
@@ -175,11 +194,151 @@ async def bench_async(
         await timed.aclose()
 
 
+CLUSTER_SIDES = ("storage", "RedisCluster")
+ACCESS_TTL_MS, REFRESH_TTL_MS = 600_000, 3_600_000
+
+
+class RawGrants:
+    """Schema v2 token writes and reads done with a bare `RedisCluster`: what the storage
+    does for a token, minus the storage (no validation, no scripts' checks)."""
+
+    def __init__(self, raw: redis.cluster.RedisCluster, namespace: str, client_id: str) -> None:
+        self.raw, self.namespace, self.client_id = raw, namespace, client_id
+
+    def tag(self, family: str, entity: str) -> str:
+        return f"{{{self.namespace}:{family}:{entity}}}"
+
+    def token_key(self, family_id: str, kind: str, token: str) -> str:
+        return f"{self.tag('grant', family_id)}:{kind}:{hashlib.sha256(token.encode()).hexdigest()}"
+
+    def record(self, family_id: str, kind: str) -> bytes:
+        now = time.time()
+        return (
+            f'{{"client_id":"{self.client_id}","user":"alice","scope":"read",'
+            f'"family_id":"{family_id}","issued_at":{now},"expires_at":{now + 600},'
+            f'"kind":"{kind}"}}'
+        ).encode()
+
+    def _index(self, family_id: str, tokens: list[tuple[str, str]], drop: str | None) -> None:
+        expiry = round(time.time() * 1000) + REFRESH_TTL_MS
+        for index in (f"{self.tag('client', self.client_id)}:tokens",
+                      f"{self.tag('user-tokens', 'alice')}:tokens"):  # fmt: skip
+            pipe = self.raw.pipeline(transaction=True)
+            if drop is not None:
+                pipe.zrem(index, drop)
+            pipe.zadd(index, {f"{family_id}:{kind}:{key}": expiry for kind, key in tokens})
+            pipe.pexpire(index, REFRESH_TTL_MS)
+            pipe.execute()
+
+    def _store(self, family_id: str) -> tuple[str, str]:
+        access, refresh = (f"{family_id}.{secrets.token_urlsafe(32)}" for _ in range(2))
+        members = "{" + self.namespace + ":grant:" + family_id + "}:members"
+        pipe = self.raw.pipeline(transaction=True)
+        pipe.set(self.token_key(family_id, "access", access), self.record(family_id, "access"),
+                 px=ACCESS_TTL_MS)  # fmt: skip
+        pipe.set(self.token_key(family_id, "refresh", refresh),
+                 self.record(family_id, "refresh"), px=REFRESH_TTL_MS)  # fmt: skip
+        pipe.sadd(members, "access:x", "refresh:y")
+        pipe.pexpire(members, REFRESH_TTL_MS)
+        pipe.execute()
+        return access, refresh
+
+    def issue(self) -> tuple[str, str]:
+        family_id = secrets.token_hex(16)
+        access, refresh = self._store(family_id)
+        self._index(family_id, [("access", access), ("refresh", refresh)], None)
+        return access, refresh
+
+    def get_access_token(self, token: str) -> AccessTokenRecord | None:
+        family_id = token.split(".", 1)[0]
+        stored = self.raw.get(self.token_key(family_id, "access", token))
+        return AccessTokenRecord.model_validate_json(stored) if stored else None
+
+    def rotate(self, refresh: str) -> str:
+        family_id = refresh.split(".", 1)[0]
+        key = self.token_key(family_id, "refresh", refresh)
+        self.raw.get(key)
+        self.raw.set(key, self.record(family_id, "refresh"), keepttl=True)
+        access, new_refresh = self._store(family_id)
+        self._index(family_id, [("access", access), ("refresh", new_refresh)], "refresh:x")
+        return new_refresh
+
+
+def bench_cluster(ops: int, rounds: int) -> None:
+    """The storage on the run's own 3-primary cluster against a bare `RedisCluster`."""
+    namespace = f"bench-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory() as directory:
+        cluster = Cluster(Path(directory))
+        raw: Any = redis.cluster.RedisCluster.from_url(cluster.url)
+        storage = UnifiedStorage(cluster.url, namespace=namespace)
+        try:
+            storage.initialize()
+            grants = [OAuthGrantType.REFRESH_TOKEN]
+            client_id = storage.register_oauth_client("bench", grants).client.client_id
+            bare = RawGrants(raw, namespace, client_id)
+            issued = storage.issue_token_pair(client_id, "alice", "read", 600, 3600)
+            raw_access, raw_refresh = bare.issue()
+            refresh = {"storage": issued.refresh_token or "", "raw": raw_refresh}
+
+            def rotate_storage() -> None:
+                pair = storage.rotate_refresh_token(refresh["storage"], client_id, 600, 3600)
+                refresh["storage"] = pair.refresh_token or ""
+
+            def rotate_raw() -> None:
+                refresh["raw"] = bare.rotate(refresh["raw"])
+
+            value_key = f"{namespace}:kv:key"
+            storage.set("key", "value")
+            cases: list[tuple[str, list[SyncCall]]] = [
+                ("get", [lambda: storage.get("key"), lambda: decoded(raw.get(value_key))]),
+                ("set", [lambda: storage.set("key", "value"),
+                         lambda: raw.set(value_key, b"value")]),
+                ("get_access_token", [lambda: storage.get_access_token(issued.access_token),
+                                      lambda: bare.get_access_token(raw_access)]),
+                ("issue_token_pair", [
+                    lambda: storage.issue_token_pair(client_id, "alice", "read", 600, 3600),
+                    bare.issue,
+                ]),
+                ("rotate_refresh_token", [rotate_storage, rotate_raw]),
+            ]  # fmt: skip
+            print("Redis Cluster, 3 primaries on loopback")
+            print("µs per operation (medians over rounds); ratio taken within each round")
+            print(
+                f"{'operation':<28}"
+                + "".join(f"{side:>14}" for side in CLUSTER_SIDES)
+                + f"{'storage/raw':>14}"
+            )
+            for name, calls in cases:
+                samples: list[list[float]] = [[], []]
+                for round_ in range(rounds):
+                    for side in (round_ % 2, 1 - round_ % 2):
+                        samples[side].append(time_sync(calls[side], ops))
+                ratio = statistics.median(
+                    mine / theirs for mine, theirs in zip(*samples, strict=True)
+                )
+                print(
+                    f"{'sync ' + name:<28}"
+                    + "".join(f"{statistics.median(side):>14.1f}" for side in samples)
+                    + f"{ratio:>14.2f}"
+                )
+        finally:
+            storage.close()
+            raw.close()
+            cluster.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ops", type=int, default=500, help="operations per batch")
-    parser.add_argument("--rounds", type=int, default=21, help="rounds per case")
+    parser.add_argument("--ops", type=int, default=None, help="operations per batch")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per case")
+    parser.add_argument(
+        "--cluster", action="store_true", help="against a 3-primary cluster this run starts"
+    )
     args = parser.parse_args()
+    if args.cluster:
+        bench_cluster(args.ops or 200, args.rounds or 11)
+        return
+    args.ops, args.rounds = args.ops or 500, args.rounds or 21
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     with server_url() as url:
         storage = UnifiedStorage(url, namespace=namespace)
@@ -192,9 +351,10 @@ def main() -> None:
             asyncio.run(bench_async(storage, url, namespace, args.ops, args.rounds))
         finally:
             with redis.Redis.from_url(url) as cleanup:
-                keys = list(cleanup.scan_iter(match=f"{namespace}:*"))
-                if keys:
-                    cleanup.delete(*keys)
+                for pattern in (f"{namespace}:*", f"{{{namespace}:*"):
+                    keys = list(cleanup.scan_iter(match=pattern))
+                    if keys:
+                        cleanup.delete(*keys)
             storage.close()
 
 

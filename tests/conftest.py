@@ -21,7 +21,14 @@ import redis
 
 from src.embedded_redis import EmbeddedRedis
 from src.storage import UnifiedStorage
-from tests.redis_topologies import TOPOLOGIES, Cluster, SentinelSet, SingleNode, Topology
+from tests.redis_topologies import (
+    TOPOLOGIES,
+    Cluster,
+    SentinelSet,
+    SingleNode,
+    Topology,
+    namespace_keys,
+)
 
 pytest_plugins = ["src.storage.testing"]
 
@@ -82,11 +89,9 @@ def namespace(redis_server: Topology) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:12]}"
     yield name
     with redis_server.client() as client:
-        keys = list(client.scan_iter(match=f"{name}:*", count=1000))
-        if keys:
-            # One key at a time: on a Cluster they live in different slots.
-            for key in keys:
-                client.delete(key)
+        # One key at a time: on a Cluster they live in different slots.
+        for key in namespace_keys(client, name):
+            client.delete(key)
 
 
 @pytest.fixture

@@ -42,6 +42,15 @@ _SLOTS = 16384
 _BUS_PORT_OFFSET = 10000
 
 
+def namespace_keys(client: redis.Redis, namespace: str) -> list[bytes]:
+    """Every key of the storage namespace `namespace`, sorted: those the namespace prefixes
+    (`<ns>:...`) and those whose hash tag holds it (`{<ns>:...}...`, key schema v2)."""
+    found: set[bytes] = set()
+    for pattern in (f"{namespace}:*", f"{{{namespace}:*"):
+        found.update(client.scan_iter(match=pattern, count=1000))
+    return sorted(found)
+
+
 class Topology(Protocol):
     """What a test needs of a Redis deployment."""
 

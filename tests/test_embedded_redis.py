@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from src.embedded_redis import LOCK_FILE, STATE_FILE, EmbeddedRedis, EmbeddedRedisError
+from tests.keys_v2 import client_key
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 60.0
@@ -134,7 +135,7 @@ def test_oauth_commands_reach_the_data_of_the_running_server(tmp_path: Path) -> 
         assert json.loads(logged_in.stdout)["token_type"] == "Bearer"
         # Written into the holder's server, and no second server was ever there.
         with redis.Redis.from_url(url) as client:
-            assert client.exists(f"{{oauth}}:client:{client_id[1]}")
+            assert client.exists(client_key("", client_id[1]))
         assert servers_on(data_dir) == [server_pid]
 
 

@@ -29,8 +29,24 @@ from redis.exceptions import RedisClusterException, RedisError, ResponseError, W
 
 from ._config import StorageConfig
 from ._errors import StorageError
-from ._operations import SCAN_BATCH, Atomic, CheckAndSet, GetMany, Operation, Scan, Step
-from ._redis_errors import CLUSTER_RETRIED_ERRORS, refused_select, storage_error, unavailable
+from ._operations import (
+    SCAN_BATCH,
+    Atomic,
+    CheckAndSet,
+    GetMany,
+    Operation,
+    Pause,
+    Replicated,
+    Scan,
+    Step,
+)
+from ._redis_errors import (
+    CLUSTER_RETRIED_ERRORS,
+    refused_select,
+    storage_error,
+    unacknowledged,
+    unavailable,
+)
 
 T = TypeVar("T")
 
@@ -225,6 +241,9 @@ class AsyncRedisBackend:
             await _close(client, sentinel)
 
     async def _execute(self, entry: _LoopClient, step: Step) -> Any:
+        if isinstance(step, Pause):
+            await asyncio.sleep(step.seconds)
+            return None
         client = entry.client
         try:
             if isinstance(step, Atomic):
@@ -241,9 +260,28 @@ class AsyncRedisBackend:
                 if entry.cluster:
                     return await client.mget_nonatomic(step.keys)  # type: ignore[attr-defined]
                 return await client.mget(step.keys)
+            if isinstance(step, Replicated):
+                return await self._replicated(entry, step)
             return await client.execute_command(*step)
         except (RedisError, RedisClusterException) as exc:
             raise storage_error(exc, step, self._config.redacted_url) from exc
+
+    async def _replicated(self, entry: _LoopClient, step: Replicated) -> Any:
+        config = self._config
+        if not config.wait_for_replicas:
+            return await entry.client.execute_command(*step.command)
+        if entry.cluster:
+            raise config.no_replica_wait_on_cluster()
+        # As in the sync backend: the write and WAIT on one connection, no transaction.
+        async with entry.client.pipeline(transaction=False) as pipe:
+            pipe.execute_command(*step.command)
+            pipe.execute_command("WAIT", config.wait_for_replicas, config.replica_wait_ms)
+            reply, acknowledged = await pipe.execute()
+        if acknowledged < config.wait_for_replicas:
+            unacknowledged(
+                step.command, acknowledged, config.wait_for_replicas, config.replica_wait_timeout
+            )
+        return reply
 
     @staticmethod
     async def _check_and_set(client: redis.asyncio.Redis, step: CheckAndSet) -> bytes | None:

@@ -17,6 +17,7 @@ from ._errors import StorageClosedError, StorageUnavailableError, SyncCallInAsyn
 from ._keys import KeySchema
 from ._redis_storage import RedisBackend
 from ._registry import StorageInstanceInfo, creation_site, registry
+from ._schema_migration import startup
 
 T = TypeVar("T")
 
@@ -33,12 +34,16 @@ class StorageBase:
         connect_timeout: float = 5.0,
         timeout: float = 5.0,
         max_connections: int = 50,
+        wait_for_replicas: int | None = None,
+        replica_wait_timeout: float = 0.1,
     ) -> None:
         config = StorageConfig.create(
             redis_url,
             connect_timeout=connect_timeout,
             timeout=timeout,
             max_connections=max_connections,
+            wait_for_replicas=wait_for_replicas,
+            replica_wait_timeout=replica_wait_timeout,
         )
         self._keys = KeySchema(namespace)
         self._sync = RedisBackend(config)
@@ -86,14 +91,16 @@ class StorageBase:
     # Lifecycle
 
     def initialize(self) -> None:
-        """Verify the connection and write the defaults (the `localhost` proxy target with its
-        auth exclusions, the OAuth routes), repairing them if they were changed. Idempotent."""
-        self._run(ops.initialize(self._keys), "initialize", auto_initialize=False)
+        """Verify the connection, migrate the data to the current key schema if it is older
+        (once, whatever the processes starting; see `src/storage/README.md`), and write the
+        defaults (the `localhost` proxy target with its auth exclusions, the OAuth routes),
+        repairing them if they were changed. Idempotent."""
+        self._run(startup(self._keys), "initialize", auto_initialize=False)
         self._initialized = True
 
     async def ainitialize(self) -> None:
         """Async twin of `initialize()`."""
-        await self._arun(ops.initialize(self._keys), auto_initialize=False)
+        await self._arun(startup(self._keys), auto_initialize=False)
         self._initialized = True
 
     def ensure_defaults(self) -> DefaultsReport:

@@ -1,16 +1,19 @@
 """Certificates with their domain index, ACME challenge tokens, and ACME account keys.
 
-Key schema (`<ns>:` is the namespace prefix, empty by default):
+Key schema v2 (`<ns>` is the namespace, empty by default, which drops its `:`):
 
-    <ns>:{certs}:cert:<cert name>      Certificate as JSON, private key included
-    <ns>:{certs}:domain:<domain>       the name of the certificate that owns <domain>
+    {<ns>:certs}:cert:<cert name>      Certificate as JSON, private key included
+    {<ns>:certs}:domain:<domain>       the name of the certificate that owns <domain>
     <ns>:acme:challenge:<token>        the key authorization of <token>; expires (PX)
     <ns>:acme:account:<sha256 hex>     AcmeAccount as JSON, private key included; the hash is
                                        of its directory URL and e-mail
 
 A domain belongs to at most one certificate. A certificate and the index entries of its
-domains change together in one Lua script (the `{certs}` hash tag keeps them in one Redis
-Cluster slot), which checks every claimed domain before writing anything.
+domains change together in one Lua script (the `{<ns>:certs}` hash tag keeps them in one
+Redis Cluster slot), which checks every claimed domain before writing anything. One tag for
+the family, not per certificate: a claim checks domains that other certificates may own, so
+every certificate and domain key must be in the script's slot. A gateway holds a handful
+of certificates, read rarely (the certificate manager), so the one slot carries no load.
 
 A wildcard domain `*.example.com` is keyed as `_wildcard.example.com`: `_` never occurs in a
 hostname, so the key cannot collide with a real host's, and no `*` reaches a key or a SCAN
@@ -122,17 +125,18 @@ def validate_acme_token(token: str) -> str:
 
 
 def _certificate_key(keys: KeySchema, cert_name: str) -> str:
-    return f"{keys.prefix}{{certs}}:cert:{validate_identifier(cert_name, 'certificate name')}"
+    name = validate_identifier(cert_name, "certificate name")
+    return f"{keys.family_tagged('certs')}:cert:{name}"
 
 
 def _certificate_pattern(keys: KeySchema) -> str:
-    return f"{keys.prefix}{{certs}}:cert:*"
+    return f"{keys.family_tagged('certs')}:cert:*"
 
 
 def _domain_key(keys: KeySchema, domain: str) -> str:
     canonical = validate_certificate_domain(domain)
     part = f"_wildcard.{wildcard_base(canonical)}" if is_wildcard(canonical) else canonical
-    return f"{keys.prefix}{{certs}}:domain:{part}"
+    return f"{keys.family_tagged('certs')}:domain:{part}"
 
 
 def _challenge_key(keys: KeySchema, token: str) -> str:
@@ -347,7 +351,7 @@ def delete_acme_account(keys: KeySchema, email: str, directory_url: str) -> Oper
 
 
 class CertificateRecords(StorageBase):
-    """Certificates under `{certs}:cert:<name>`, indexed by `{certs}:domain:<domain>`; ACME
+    """Certificates under `{<ns>:certs}:cert:<name>`, indexed by `{<ns>:certs}:domain:<d>`; ACME
     challenges under `acme:challenge:<token>`; ACME accounts under `acme:account:<hash>`."""
 
     def store_certificate(self, certificate: Certificate) -> None:

@@ -88,6 +88,19 @@ def parse_sentinel_url(url: str) -> SentinelSettings | None:
     )
 
 
+def _replica_count(wait_for_replicas: int | None) -> int:
+    text = os.environ.get("REDIS_WAIT_REPLICAS", "0")
+    try:
+        count = int(text) if wait_for_replicas is None else wait_for_replicas
+    except ValueError:
+        count = -1
+    if isinstance(count, bool) or count < 0:
+        raise StorageConfigurationError(
+            "wait_for_replicas (REDIS_WAIT_REPLICAS) must be a whole number of replicas, 0 or more"
+        )
+    return count
+
+
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
     """Where Redis is and how long to wait for it."""
@@ -97,6 +110,10 @@ class StorageConfig:
     timeout: float
     max_connections: int
     sentinel: SentinelSettings | None
+    wait_for_replicas: int = 0
+    """Replicas that must acknowledge a grant-critical write (`WAIT`); 0: none."""
+    replica_wait_timeout: float = 0.1
+    """Seconds such a write waits for them at most."""
 
     @classmethod
     def create(
@@ -106,8 +123,11 @@ class StorageConfig:
         connect_timeout: float,
         timeout: float,
         max_connections: int,
+        wait_for_replicas: int | None = None,
+        replica_wait_timeout: float = 0.1,
     ) -> StorageConfig:
-        """Validate the settings; the URL falls back to `REDIS_URL`."""
+        """Validate the settings; the URL falls back to `REDIS_URL`, `wait_for_replicas` to
+        `REDIS_WAIT_REPLICAS` (else 0)."""
         url = redis_url if redis_url is not None else os.environ.get("REDIS_URL")
         if not url:
             raise StorageConfigurationError(
@@ -131,7 +151,14 @@ class StorageConfig:
                 raise StorageConfigurationError(f"{name} must be a positive number of seconds")
         if max_connections < 1:
             raise StorageConfigurationError("max_connections must be at least 1")
-        return cls(url, connect_timeout, timeout, max_connections, sentinel)
+        replicas = _replica_count(wait_for_replicas)
+        if not replica_wait_timeout > 0:
+            raise StorageConfigurationError(
+                "replica_wait_timeout must be a positive number of seconds"
+            )
+        return cls(
+            url, connect_timeout, timeout, max_connections, sentinel, replicas, replica_wait_timeout
+        )
 
     @property
     def redacted_url(self) -> str:
@@ -165,6 +192,20 @@ class StorageConfig:
             "password": self.sentinel.password,
             "ssl": self.sentinel.ssl,
         }
+
+    @property
+    def replica_wait_ms(self) -> int:
+        """`replica_wait_timeout` as the milliseconds `WAIT` takes (at least 1: 0 would
+        wait forever)."""
+        return max(1, round(self.replica_wait_timeout * 1000))
+
+    def no_replica_wait_on_cluster(self) -> StorageConfigurationError:
+        """The error for `wait_for_replicas` on a Redis Cluster, where a write's `WAIT` would
+        have to go to the node of the write's slot: not done."""
+        return StorageConfigurationError(
+            f"{self.redacted_url} is a Redis Cluster node: wait_for_replicas "
+            "(REDIS_WAIT_REPLICAS) works on a single node or under Sentinel only"
+        )
 
     def check_cluster_database(self) -> None:
         """Raise `StorageConfigurationError` unless the URL names database 0, the only one a

@@ -1,17 +1,25 @@
 """The key schema and the validation of every caller-supplied key part.
 
-Everything here is pure: no I/O. A key is `<namespace>:<family>:<part>`; the namespace is
-empty by default, which gives the documented `kv:<key>`, `proxy:<hostname>`, ... keys.
-Only validated parts ever become keys, so no caller can reach another record family (or a
-SCAN pattern) by crafting an id.
+Everything here is pure: no I/O. Only validated parts ever become keys, so no caller can
+reach another record family (or a SCAN pattern) by crafting an id.
 
-Routes and port allocations put a Redis Cluster hash tag before their family, so each
-family shares one slot and its keys change together in one transaction or script:
+Key schema v2 (`src/storage/README.md` has every key, and the v1 schema it replaced).
+A key of one record, read and written alone, is `<namespace>:<family>:<part>` (the
+namespace is empty by default: `kv:<key>`, `proxy:<hostname>`, ...). Keys that must change
+together in one transaction or script start with a Redis Cluster hash tag holding the
+namespace, so two namespaces never share a slot:
 
-    <namespace>:{routes}:route:<id>         a route
-    <namespace>:{routes}:index              the set of every route id
-    <namespace>:{ports}:port:<n>            the name of the service port <n> is allocated to
-    <namespace>:{ports}:service:<service>   the set of the ports allocated to <service>
+- per entity, `{<namespace>:<family>:<id>}:...` (`tagged`): one OAuth grant, client or
+  MCP session; the entities spread over the slots;
+- per family, `{<namespace>:<family>}:...` (`family_tagged`): routes, ports and
+  certificates, which are listed, allocated or claimed as a whole:
+
+    {<namespace>:routes}:route:<id>         a route
+    {<namespace>:routes}:index              the set of every route id
+    {<namespace>:ports}:port:<n>            the name of the service port <n> is allocated to
+    {<namespace>:ports}:service:<service>   the set of the ports allocated to <service>
+
+With an empty namespace the tag is `{<family>:<id>}` / `{<family>}`.
 """
 
 from __future__ import annotations
@@ -81,7 +89,29 @@ class KeySchema:
         """The hash tag that starts every key of one entity (key schema v2): namespace,
         family and the entity's id inside the braces, so one entity's keys share a Redis
         Cluster slot while entities, and namespaces, spread over the slots."""
-        return f"{{{self._prefix}{family}:{validate_identifier(entity, family + ' id')}}}"
+        return self.entity_tag(family, validate_identifier(entity, family + " id"))
+
+    def entity_tag(self, family: str, entity: str) -> str:
+        """`tagged` for an entity id its own family validated already, by rules other
+        than `validate_identifier`'s (an MCP session id may start with '-')."""
+        return f"{{{self._prefix}{family}:{entity}}}"
+
+    def family_tagged(self, family: str) -> str:
+        """The hash tag that starts every key of a family changed as a whole (routes,
+        ports, certificates): `{<namespace>:<family>}`."""
+        return f"{{{self._prefix}{family}}}"
+
+    def tagged_pattern(self, family: str) -> str:
+        """The SCAN pattern that matches the hash tag of every entity of `family`."""
+        return f"{{{self._prefix}{family}:*}}"
+
+    def schema_version(self) -> str:
+        """The key holding the key schema version the data is in (absent: v1, or none)."""
+        return f"{self._prefix}schema-version"
+
+    def migration_lock(self) -> str:
+        """The key a process migrating the data holds (SET NX PX) while it migrates."""
+        return f"{self._prefix}schema-migration-lock"
 
     def value(self, key: str) -> str:
         """The key of a plain value."""
@@ -106,16 +136,17 @@ class KeySchema:
 
     def route(self, route_id: str) -> str:
         """The key of a route."""
-        return f"{self._prefix}{{routes}}:route:{validate_identifier(route_id, 'route id')}"
+        return f"{self.family_tagged('routes')}:route:{validate_identifier(route_id, 'route id')}"
 
     def route_index(self) -> str:
         """The key of the set of every route id (the proxy lists routes on each request)."""
-        return f"{self._prefix}{{routes}}:index"
+        return f"{self.family_tagged('routes')}:index"
 
     def port(self, port: int) -> str:
         """The key of a port allocation; it holds the owning service's name."""
-        return f"{self._prefix}{{ports}}:port:{validate_port(port)}"
+        return f"{self.family_tagged('ports')}:port:{validate_port(port)}"
 
     def service_ports(self, service: str) -> str:
         """The key of the set of ports allocated to a service."""
-        return f"{self._prefix}{{ports}}:service:{validate_identifier(service, 'service name')}"
+        service = validate_identifier(service, "service name")
+        return f"{self.family_tagged('ports')}:service:{service}"

@@ -1,17 +1,22 @@
 """MCP sessions, their indexes and their event streams.
 
-Every key carries the Redis Cluster hash tag `{mcp}`, so a session, its stream and the
-indexes that list it live in one slot and change together in one MULTI/EXEC or script:
+Key schema v2 (`<ns>` is the namespace, empty by default, which drops its `:`). A
+session's record and stream share the hash tag of the session, so they change together in
+one MULTI/EXEC or script, and sessions spread over a Redis Cluster's slots; each index has
+a tag of its own:
 
-    <namespace>:{mcp}:session:<session id>   the `McpSession` as JSON; expires after its TTL
-    <namespace>:{mcp}:events:<session id>    the session's event stream (a Redis stream of
-                                             `message` fields), capped, expiring with it
-    <namespace>:{mcp}:sessions               set of the ids of every session
-    <namespace>:{mcp}:user:<user>            set of the ids of the user's sessions
+    {<ns>:mcp:<session id>}:session    the `McpSession` as JSON; expires after its TTL
+    {<ns>:mcp:<session id>}:events     the session's event stream (a Redis stream of
+                                       `message` fields), capped, expiring with it
+    {<ns>:mcp-sessions}:index          set of the ids of every session
+    {<ns>:mcp-user:<user>}:sessions    set of the ids of the user's sessions
 
-A session expires on its own, but Redis cannot expire a set member, so the indexes keep
-the ids of expired sessions until a listing or `prune_expired_mcp_sessions()` removes them.
-Session ids are 256 random bits and never reused: an id found stale stays stale.
+An index lives in another slot than the sessions it lists, so it changes in a step of its
+own: a session is written before it is indexed, and unindexed after it is deleted. A
+session expires on its own, but Redis cannot expire a set member, so the indexes keep the
+ids of expired (or deleted, by a step that did not finish) sessions until a listing or
+`prune_expired_mcp_sessions()` removes them. Session ids are 256 random bits and never
+reused: an id found stale stays stale.
 """
 
 from __future__ import annotations
@@ -24,7 +29,14 @@ from typing import Any
 from ._base import StorageBase
 from ._codec import decode_record, encode_record, key_text
 from ._errors import CorruptRecordError
-from ._keys import KeySchema, validate_identifier
+from ._keys import KeySchema
+from ._mcp_keys import (
+    events_key,
+    session_key,
+    sessions_index_key,
+    user_index_key,
+    user_index_pattern,
+)
 from ._mcp_models import (
     McpClientInfo,
     McpEvent,
@@ -33,7 +45,7 @@ from ._mcp_models import (
     validate_event_id,
     validate_session_id,
 )
-from ._operations import Atomic, Operation, scan, ttl_milliseconds
+from ._operations import Atomic, GetMany, Operation, scan, ttl_milliseconds
 
 _MAX_READ = 1000
 
@@ -59,31 +71,6 @@ Appends only while the session exists, and gives the stream the session's remain
 that both expire together. The cap is exact (no `~`): readers resuming after an event rely
 on the stream holding exactly the last `cap` events.
 """
-
-
-def session_key(keys: KeySchema, session_id: str) -> str:
-    """The key of a session record."""
-    return f"{keys.prefix}{{mcp}}:session:{validate_session_id(session_id)}"
-
-
-def events_key(keys: KeySchema, session_id: str) -> str:
-    """The key of a session's event stream."""
-    return f"{keys.prefix}{{mcp}}:events:{validate_session_id(session_id)}"
-
-
-def sessions_index_key(keys: KeySchema) -> str:
-    """The key of the set of every session id."""
-    return f"{keys.prefix}{{mcp}}:sessions"
-
-
-def user_index_key(keys: KeySchema, user: str) -> str:
-    """The key of the set of a user's session ids."""
-    return f"{keys.prefix}{{mcp}}:user:{validate_identifier(user, 'user name')}"
-
-
-def user_index_pattern(keys: KeySchema) -> str:
-    """The SCAN pattern that matches every user's index."""
-    return f"{keys.prefix}{{mcp}}:user:*"
 
 
 def _index_keys(keys: KeySchema, user: str | None) -> list[str]:
@@ -138,18 +125,10 @@ def create_mcp_session(
         created_at=now,
         last_seen_at=now,
     )
-    yield Atomic(
-        (
-            (
-                "SET",
-                session_key(keys, session.session_id),
-                encode_record(session),
-                "PX",
-                milliseconds,
-            ),
-            *(("SADD", index, session.session_id) for index in indexes),
-        )
-    )
+    # Written, then indexed: an index never names a session that was not written yet.
+    yield ("SET", session_key(keys, session.session_id), encode_record(session), "PX", milliseconds)
+    for index in indexes:
+        yield ("SADD", index, session.session_id)
     return session
 
 
@@ -192,13 +171,13 @@ def delete_mcp_session(keys: KeySchema, session_id: str) -> Operation[bool]:
     session = yield from get_mcp_session(keys, session_id)
     if session is None:
         return False
-    deleted, *_ = yield Atomic(
-        (
-            ("DEL", session_key(keys, session_id)),
-            ("DEL", events_key(keys, session_id)),
-            *(("SREM", index, session_id) for index in _index_keys(keys, session.user)),
-        )
+    deleted, _ = yield Atomic(
+        (("DEL", session_key(keys, session_id)), ("DEL", events_key(keys, session_id)))
     )
+    # Then unindexed (the indexes live in other slots); should this step not run, the
+    # listings prune the id.
+    for index in _index_keys(keys, session.user):
+        yield ("SREM", index, session_id)
     return bool(deleted)
 
 
@@ -210,7 +189,7 @@ def list_mcp_sessions(keys: KeySchema, user: str | None) -> Operation[list[McpSe
     if not members:
         return []
     session_keys = [session_key(keys, member) for member in members]
-    raws = yield ("MGET", *session_keys)
+    raws = yield GetMany(tuple(session_keys))
     sessions: list[McpSession] = []
     stale: list[str] = []
     for member, key, raw in zip(members, session_keys, raws, strict=True):
@@ -228,17 +207,15 @@ def _prune_index(keys: KeySchema, index: str) -> Operation[set[str]]:
     members = _members(index, (yield ("SMEMBERS", index)))
     if not members:
         return set()
-    alive = yield Atomic(tuple(("EXISTS", session_key(keys, member)) for member in members))
-    stale = [member for member, exists in zip(members, alive, strict=True) if not exists]
+    # The sessions live in slots of their own: their values, not one EXISTS transaction.
+    alive = yield GetMany(tuple(session_key(keys, member) for member in members))
+    stale = [member for member, raw in zip(members, alive, strict=True) if raw is None]
     if stale:
-        yield Atomic(
-            (
-                ("SREM", index, *stale),
-                # A stream expires with its session; this only tidies one whose session
-                # was deleted by hand.
-                ("DEL", *(events_key(keys, member) for member in stale)),
-            )
-        )
+        yield ("SREM", index, *stale)
+        for member in stale:
+            # A stream expires with its session; this only tidies one whose session was
+            # deleted by hand.
+            yield ("DEL", events_key(keys, member))
     return set(stale)
 
 
@@ -298,7 +275,8 @@ def read_mcp_events(
 
 
 class McpRecords(StorageBase):
-    """MCP sessions under `{mcp}:session:<id>`, their indexes and their event streams."""
+    """MCP sessions under `{<ns>:mcp:<id>}:session`, their indexes and their event
+    streams."""
 
     def create_mcp_session(
         self,

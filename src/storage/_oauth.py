@@ -1,29 +1,46 @@
 """OAuth clients and tokens: the I/O-free operations, and the storage methods that run them.
 
-Key schema. Every key carries the Redis Cluster hash tag `{oauth}`: issuing, rotating and
-revoking change a token family, its user's index and its client's index together, in one
-script, so they must share a slot. One tag for the whole family also keeps tokens plain
-random strings (nothing to parse out of them to find a slot); the price is that on a
-Cluster all OAuth keys live on one node, which the handful of clients and live tokens of a
-gateway never strains.
+Key schema v2 (`<ns>` is the namespace, empty by default, which drops its `:`). Each grant
+(the tokens of one login, and of every rotation since), each client and each user index
+has a hash tag of its own, so on a Redis Cluster they spread over the slots:
 
-    <namespace>:{oauth}:client:<client id>       `OAuthClient` as JSON (secret as SHA-256)
-    <namespace>:{oauth}:access:<sha256(token)>   `AccessTokenRecord` as JSON; expires with it
-    <namespace>:{oauth}:refresh:<sha256(token)>  `RefreshTokenRecord` as JSON; expires with it.
-                                                 Kept, marked used, after a rotation, so
-                                                 that a second use is recognised
-    <namespace>:{oauth}:family:<family id>       set of the members (below) of every token
-                                                 of one grant; expires with its last token
-    <namespace>:{oauth}:client-tokens:<client id>    sorted set: the client's usable tokens
-    <namespace>:{oauth}:user-tokens:<sha256(user)>   sorted set: the user's usable tokens
-    <namespace>:{oauth}:registrations:<sha256(address)>  integer: dynamic registrations
-                                                 attempted from one client address in
-                                                 the current window; expires with it
+    {<ns>:grant:<family id>}:access:<sha256(token)>   `AccessTokenRecord` as JSON; expires
+                                                      with the token
+    {<ns>:grant:<family id>}:refresh:<sha256(token)>  `RefreshTokenRecord` as JSON; expires
+                                                      with it. Kept, marked used, after a
+                                                      rotation, to recognise a second use
+    {<ns>:grant:<family id>}:members    set of the members (`access:<sha256>`,
+                                        `refresh:<sha256>`) of the grant's tokens; expires
+                                        with its last token
+    {<ns>:client:<client id>}:record    `OAuthClient` as JSON (secret as SHA-256)
+    {<ns>:client:<client id>}:tokens    sorted set: the client's usable tokens
+    {<ns>:user-tokens:<sha256(user)>}:tokens   sorted set: the user's usable tokens
+    {<ns>:registrations:<sha256(address)>}:count   integer: dynamic registrations
+                                        attempted from one address in the current window
+    {<ns>:token:<sha256(token)>}:grant  the family id of a token issued under key schema v1
+                                        (written by the migration, expiring with the token)
 
-A member is a token key without its prefix (`access:<hash>`, `refresh:<hash>`); in the
-sorted sets its score is the token's expiry (Unix ms). Redis cannot expire a member, so
-writes drop the expired ones and readers skip them. User names are hashed into their key:
-any printable name is a valid user without ever becoming a key part.
+A token issued under v2 is `<family id>.<random>`: the proxy finds its grant's slot from
+the token itself and checks it with one GET of `sha256(token)` (the whole token). A v1 token
+(plain random, no family id) costs a GET of its alias first, so two round trips, until it
+expires or is rotated into a v2 pair.
+
+The sorted sets' members are index entries, `<family id>:<member>`, scored by the token's
+expiry (Unix ms). Redis cannot expire a member, so writes drop the expired ones and readers
+skip them. User names are hashed into their key: any printable name is a valid user without
+ever becoming a key part.
+
+Atomicity. What must be atomic happens in the grant's slot, in one script or MULTI/EXEC:
+issuing the tokens, rotating (one winner of any number of concurrent rotations, in any
+number of processes: the script applies only to the record as read), reuse detection
+revoking the family, revocation. The indexes live in other slots, so they change in steps
+of their own, after the grant's: an index can name a token that is gone (revoked, or its
+step's process died between the two), never miss a usable one; readers skip and prune such
+entries. Deleting a client deletes its record first, then revokes every grant its index
+names: an issue adds its index entry in one script with the check that the client exists,
+so either the deletion sees the entry (and revokes the grant) or the issue sees the client
+gone (and revokes its own grant); a rotation needs a refresh token of a grant the index
+names, and that grant is revoked (see `delete_oauth_client`).
 
 Tokens are found by the SHA-256 of their value only. A value that cannot be a bearer token
 (empty, too long, stray characters) is unknown without a round trip. A token record that
@@ -35,7 +52,6 @@ than a refused token). A corrupt client record likewise fails the client's authe
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import secrets
@@ -47,6 +63,19 @@ from ._base import StorageBase
 from ._codec import ModelT, decode_record, encode_record, key_text
 from ._errors import CorruptRecordError, InvalidKeyError
 from ._keys import KeySchema, validate_identifier
+from ._oauth_keys import (
+    FAMILY_ID,
+    MEMBER,
+    client_index_key,
+    client_key,
+    client_pattern,
+    family_key,
+    legacy_alias_key,
+    registrations_key,
+    token_key,
+    token_member,
+    user_index_key,
+)
 from ._oauth_models import (
     AccessTokenRecord,
     AttemptCount,
@@ -69,123 +98,97 @@ from ._oauth_models import (
     secret_matches,
     validate_user,
 )
-from ._operations import Atomic, Command, Operation, load_all, ttl_milliseconds
+from ._operations import (
+    Atomic,
+    Command,
+    GetMany,
+    Operation,
+    Replicated,
+    load_all,
+    ttl_milliseconds,
+)
 
 logger = logging.getLogger(__name__)
 
-_MEMBER = re.compile(r"(access|refresh):[0-9a-f]{64}")
-_MAX_ADDRESS_LENGTH = 256
+_ENTRY = re.compile(r"([0-9a-f]{32}):((?:access|refresh):[0-9a-f]{64})")
+_V2_TOKEN = re.compile(r"([0-9a-f]{32})\.[A-Za-z0-9_-]+")
 
-_STORE_TOKENS = """
+_ROTATE = """
 local function extend(key, ttl)
   if redis.call('PTTL', key) < tonumber(ttl) then
     redis.call('PEXPIRE', key, ttl)
   end
 end
 
-local function store_tokens(first_arg)
-  local indexes = tonumber(ARGV[2])
-  local first_token = 3 + indexes
-  for i = first_token, #KEYS do
-    local a = first_arg + (i - first_token) * 4
-    local member, record, ttl, expiry = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-    redis.call('SET', KEYS[i], record, 'PX', ttl)
-    redis.call('SADD', KEYS[2], member)
-    extend(KEYS[2], ttl)
-    for j = 3, first_token - 1 do
-      redis.call('ZADD', KEYS[j], expiry, member)
-      extend(KEYS[j], ttl)
-    end
-  end
-  for j = 3, first_token - 1 do
-    redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', ARGV[1])
-  end
-end
-"""
-"""Shared by the two scripts that add tokens. KEYS[2]: the family set; KEYS[3 ..
-2 + ARGV[2]]: the indexes; the remaining KEYS: the new tokens' keys. ARGV[1]: now (Unix
-ms); from ARGV[first_arg], four values per new token: member, record, TTL (ms), expiry
-(Unix ms). The family set and the indexes live as long as their longest-lived token."""
-
-_ISSUE = (
-    _STORE_TOKENS
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-store_tokens(3)
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+for i = 3, #KEYS do
+  local a = 3 + (i - 3) * 3
+  redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2])
+  redis.call('SADD', KEYS[2], ARGV[a])
+  extend(KEYS[2], ARGV[a + 2])
+end
 return 1
 """
-)
-"""KEYS[1]: the client, which must exist. Returns 1, or 0 (nothing written) without it."""
-
-_ROTATE = (
-    _STORE_TOKENS
-    + """
-if redis.call('GET', KEYS[1]) ~= ARGV[3] then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[4], 'KEEPTTL')
-for j = 3, 2 + tonumber(ARGV[2]) do
-  redis.call('ZREM', KEYS[j], ARGV[5])
-end
-store_tokens(6)
-return 1
-"""
-)
-"""KEYS[1]: the refresh token presented. ARGV[3]: its record as read; ARGV[4]: the record
-marked used; ARGV[5]: its member. Applies only if the record is still the one read (so it
-was neither used nor revoked meanwhile): marks it used, takes it out of the indexes and
-adds the new pair. Returns 1, or 0 (nothing written) when the record changed."""
+"""KEYS[1]: the refresh token presented; KEYS[2]: its grant's member set; the rest: the new
+tokens' keys. ARGV[1]: the presented record as read; ARGV[2]: the record marked used; from
+ARGV[3], three values per new token: member, record, TTL (ms). Applies only if the record is
+still the one read (so it was neither used nor revoked meanwhile): marks it used and adds
+the new tokens. Returns 1, or 0 (nothing written) when the record changed."""
 
 _REVOKE_FAMILY = """
-local indexes = tonumber(ARGV[1])
-local first_token = 2 + indexes
-if redis.call('SCARD', KEYS[1]) ~= #KEYS - first_token + 1 then
+if redis.call('SCARD', KEYS[1]) ~= #KEYS - 1 then
   return -1
 end
-for i = first_token, #KEYS do
-  if redis.call('SISMEMBER', KEYS[1], ARGV[i - first_token + 2]) == 0 then
+for i = 2, #KEYS do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[i - 1]) == 0 then
     return -1
   end
 end
 local deleted = 0
-for i = first_token, #KEYS do
+for i = 2, #KEYS do
   deleted = deleted + redis.call('DEL', KEYS[i])
-  for j = 2, first_token - 1 do
-    redis.call('ZREM', KEYS[j], ARGV[i - first_token + 2])
-  end
 end
 redis.call('DEL', KEYS[1])
 return deleted
 """
-"""KEYS[1]: the family set; KEYS[2 .. 1 + ARGV[1]]: its indexes; the rest: the keys of the
-family's members, which follow in ARGV. Deletes every token of the family and the family,
-and returns how many token keys existed; returns -1 (nothing deleted) when the members
-passed are not exactly the family's, because a rotation added tokens since they were read."""
+"""KEYS[1]: a grant's member set; the rest: the keys of its members, which follow in ARGV.
+Deletes every token of the grant and the set, and returns how many token keys existed;
+returns -1 (nothing deleted) when the members passed are not exactly the set's, because a
+rotation added tokens since they were read."""
 
-_DELETE_CLIENT = """
-if redis.call('ZCARD', KEYS[2]) ~= #KEYS - 2 then
-  return -1
+_REVOKE_ACCESS = """
+redis.call('SREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+"""
+"""KEYS: an access token, its grant's member set; ARGV[1]: its member. Deletes it and takes it
+out of the set; returns 1 if it existed. (A script, not MULTI/EXEC: a grant-critical write is
+one command, which `WAIT` can follow on its connection.)"""
+
+_INDEX = """
+local removals = tonumber(ARGV[2])
+if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 0 then
+  return 0
 end
-for i = 3, #KEYS do
-  if not redis.call('ZSCORE', KEYS[2], ARGV[i - 2]) then
-    return -1
+for i = 3, 2 + removals do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+end
+for a = 3 + removals, #ARGV, 3 do
+  redis.call('ZADD', KEYS[1], ARGV[a + 1], ARGV[a])
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[a + 2]) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[a + 2])
   end
 end
-local existed = redis.call('DEL', KEYS[1])
-for i = 3, #KEYS do
-  redis.call('DEL', KEYS[i])
-end
-redis.call('DEL', KEYS[2])
-return existed
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return 1
 """
-"""KEYS[1]: the client; KEYS[2]: its token index; the rest: the keys of the index's
-members, which follow in ARGV. Deletes the client, those tokens and the index; returns 1
-if the client existed, else 0; returns -1 (nothing deleted) when the members passed are not
-exactly the index's, because tokens were issued since they were read. Once the client is
-gone no token can be issued to it (`_ISSUE` checks), and its refresh tokens are gone, so
-no rotation can add any either."""
+"""KEYS[1]: a token index; KEYS[2], optional: a key that must exist (the client record, in
+the client's slot) for anything to be written. ARGV[1]: now (Unix ms); ARGV[2]: how many
+entries to remove, which follow; then three values per entry to add: entry, expiry (Unix
+ms), TTL (ms). The index lives as long as its longest-lived token; expired entries are
+dropped. Returns 1, or 0 (nothing written) when KEYS[2] does not exist."""
 
 _COUNT_ATTEMPT = """
 local count = redis.call('INCR', KEYS[1])
@@ -198,51 +201,6 @@ return {count, redis.call('PTTL', KEYS[1])}
 ms). Returns the count and the ms left in the window."""
 
 
-# Keys
-
-
-def _tagged(keys: KeySchema, rest: str) -> str:
-    return f"{keys.prefix}{{oauth}}:{rest}"
-
-
-def client_key(keys: KeySchema, client_id: str) -> str:
-    """The key of an OAuth client."""
-    return _tagged(keys, f"client:{validate_identifier(client_id, 'client id')}")
-
-
-def family_key(keys: KeySchema, family_id: str) -> str:
-    """The key of the set of a token family's members."""
-    return _tagged(keys, f"family:{validate_identifier(family_id, 'token family id')}")
-
-
-def client_index_key(keys: KeySchema, client_id: str) -> str:
-    """The key of the sorted set of a client's usable tokens."""
-    return _tagged(keys, f"client-tokens:{validate_identifier(client_id, 'client id')}")
-
-
-def user_index_key(keys: KeySchema, user: str) -> str:
-    """The key of the sorted set of a user's usable tokens."""
-    digest = hashlib.sha256(validate_user(user).encode()).hexdigest()
-    return _tagged(keys, f"user-tokens:{digest}")
-
-
-def registrations_key(keys: KeySchema, address: str) -> str:
-    """The key of the count of dynamic registrations attempted from a client address."""
-    if not isinstance(address, str) or not 1 <= len(address) <= _MAX_ADDRESS_LENGTH:
-        raise ValueError(f"a client address is 1-{_MAX_ADDRESS_LENGTH} characters")
-    return _tagged(keys, f"registrations:{hashlib.sha256(address.encode()).hexdigest()}")
-
-
-def token_member(kind: str, token: str) -> str:
-    """The member naming a token in its family and indexes: `<kind>:<sha256(token)>`."""
-    return f"{kind}:{secret_hash(token)}"
-
-
-def member_key(keys: KeySchema, member: str) -> str:
-    """The key of the token a member names."""
-    return _tagged(keys, member)
-
-
 def _index_keys(keys: KeySchema, client_id: str, user: str | None) -> list[str]:
     indexes = [client_index_key(keys, client_id)]
     if user is not None:
@@ -252,9 +210,20 @@ def _index_keys(keys: KeySchema, client_id: str, user: str | None) -> list[str]:
 
 def _members(key: str, replies: Iterable[bytes]) -> list[str]:
     members = sorted(key_text(reply) for reply in replies)
-    if not all(_MEMBER.fullmatch(member) for member in members):
+    if not all(MEMBER.fullmatch(member) for member in members):
         raise CorruptRecordError(key, "a member is not a token reference")
     return members
+
+
+def _entries(key: str, replies: Iterable[bytes]) -> list[tuple[str, str]]:
+    """The (family id, member) of each entry of a token index."""
+    entries = []
+    for reply in replies:
+        entry = _ENTRY.fullmatch(key_text(reply))
+        if entry is None:
+            raise CorruptRecordError(key, "an entry is not a token reference")
+        entries.append((entry[1], entry[2]))
+    return sorted(entries)
 
 
 def _ignored(exc: CorruptRecordError) -> None:
@@ -280,6 +249,25 @@ def _decoded(key: str, raw: bytes | None, model: type[ModelT]) -> ModelT | None:
     except CorruptRecordError as exc:
         _ignored(exc)
         return None
+
+
+def _family_of(keys: KeySchema, token: str) -> Operation[str | None]:
+    """The family id of a plausible token: from the token itself (v2), else from its
+    legacy alias (v1, one GET); `None` for a token of no known grant."""
+    issued_v2 = _V2_TOKEN.fullmatch(token)
+    if issued_v2 is not None:
+        return issued_v2[1]
+    key = legacy_alias_key(keys, secret_hash(token))
+    try:
+        raw = yield ("GET", key)
+    except CorruptRecordError as exc:
+        _ignored(exc)
+        return None
+    family_id = None if raw is None else key_text(raw)
+    if family_id is not None and not FAMILY_ID.fullmatch(family_id):
+        _ignored(CorruptRecordError(key, "not a token family id"))
+        return None
+    return family_id
 
 
 # Issuing
@@ -327,6 +315,11 @@ def _token_fields(grant: _Grant, ttl_ms: int) -> dict[str, object]:
     }
 
 
+def _new_token(grant: _Grant) -> str:
+    # The family id first: it names the grant's hash tag, so the token alone finds its slot.
+    return f"{grant.family_id}.{new_secret()}"
+
+
 def _stored(token: str, record: TokenRecord, ttl_ms: int) -> _NewToken:
     return _NewToken(
         token_member(record.kind, token), encode_record(record), ttl_ms, _unix_ms(record.expires_at)
@@ -334,23 +327,41 @@ def _stored(token: str, record: TokenRecord, ttl_ms: int) -> _NewToken:
 
 
 def _new_access_token(grant: _Grant, ttl_ms: int) -> tuple[str, AccessTokenRecord, _NewToken]:
-    token = new_secret()
+    token = _new_token(grant)
     record = AccessTokenRecord.model_validate(_token_fields(grant, ttl_ms))
     return token, record, _stored(token, record, ttl_ms)
 
 
 def _new_refresh_token(grant: _Grant, ttl_ms: int) -> tuple[str, _NewToken]:
-    token = new_secret()
+    token = _new_token(grant)
     record = RefreshTokenRecord.model_validate(_token_fields(grant, ttl_ms))
     return token, _stored(token, record, ttl_ms)
 
 
-def _store_args(keys: KeySchema, tokens: Sequence[_NewToken]) -> tuple[list[str], list[object]]:
-    token_keys = [member_key(keys, token.member) for token in tokens]
-    args: list[object] = []
-    for token in tokens:
-        args += [token.member, token.record, token.ttl_ms, token.expiry_ms]
-    return token_keys, args
+def _index_args(
+    now_ms: int, family_id: str, removed: Sequence[str], added: Sequence[_NewToken]
+) -> list[object]:
+    args: list[object] = [now_ms, len(removed), *(f"{family_id}:{m}" for m in removed)]
+    for token in added:
+        args += [f"{family_id}:{token.member}", token.expiry_ms, token.ttl_ms]
+    return args
+
+
+def _update_index(
+    index: str,
+    now_ms: int,
+    family_id: str,
+    removed: Sequence[str] = (),
+    added: Sequence[_NewToken] = (),
+    must_exist: str | None = None,
+) -> Operation[bool]:
+    """Remove and add entries of one token index; `False` (nothing written) when
+    `must_exist` (a key of the index's slot) does not exist."""
+    condition = [] if must_exist is None else [must_exist]
+    applied = yield _eval(
+        _INDEX, [index, *condition], _index_args(now_ms, family_id, removed, added)
+    )
+    return bool(applied)
 
 
 def _issue(
@@ -374,15 +385,35 @@ def _issue(
     if refresh_ttl is not None:
         refresh_token, stored_refresh = _new_refresh_token(grant, ttl_milliseconds(refresh_ttl))
         tokens.append(stored_refresh)
-    indexes = _index_keys(keys, grant.client_id, grant.user)
-    token_keys, token_args = _store_args(keys, tokens)
-    applied = yield _eval(
-        _ISSUE,
-        [client_key(keys, client_id), family_key(keys, grant.family_id), *indexes, *token_keys],
-        [_unix_ms(grant.now), len(indexes), *token_args],
+    family = family_key(keys, grant.family_id)
+    # A fresh family: its set lives as long as its longest-lived token.
+    yield Atomic(
+        (
+            *(
+                ("SET", token_key(keys, grant.family_id, t.member), t.record, "PX", t.ttl_ms)
+                for t in tokens
+            ),
+            ("SADD", family, *(t.member for t in tokens)),
+            ("PEXPIRE", family, max(t.ttl_ms for t in tokens)),
+        )
     )
-    if not applied:
+    now_ms = _unix_ms(grant.now)
+    indexed = yield from _update_index(
+        client_index_key(keys, grant.client_id),
+        now_ms,
+        grant.family_id,
+        added=tokens,
+        must_exist=client_key(keys, grant.client_id),
+    )
+    if not indexed:
+        # No such client (or deleted meanwhile, after its deletion read the index): the
+        # tokens must not stay usable.
+        yield from _revoke_grant(keys, grant.family_id)
         raise UnknownOAuthClientError(f"no OAuth client {client_id!r} is registered")
+    if grant.user is not None:
+        yield from _update_index(
+            user_index_key(keys, grant.user), now_ms, grant.family_id, added=tokens
+        )
     return IssuedTokens(access_token, access, refresh_token)
 
 
@@ -431,16 +462,16 @@ def _public(keys: KeySchema, metadata: ClientMetadata) -> Operation[OAuthClient]
 
 def delete_oauth_client(keys: KeySchema, client_id: str) -> Operation[bool]:
     """Delete a client and its usable tokens; see `OAuthRecords.delete_oauth_client`."""
-    client = client_key(keys, client_id)
     index = client_index_key(keys, client_id)
-    while True:
-        members = _members(index, (yield ("ZRANGE", index, 0, -1)))
-        existed = yield _eval(
-            _DELETE_CLIENT, [client, index, *(member_key(keys, m) for m in members)], members
-        )
-        if existed >= 0:
-            return bool(existed)
-        # Tokens were issued since ZRANGE: read the index again.
+    # The record first: from then on no issue can index a token of the client (`_INDEX`
+    # checks the record in the index's slot), so the index read next names every grant
+    # that can hold a usable token of the client.
+    existed = yield ("DEL", client_key(keys, client_id))
+    entries = _entries(index, (yield ("ZRANGE", index, 0, -1)))
+    for family_id in sorted({family_id for family_id, _ in entries}):
+        yield from _revoke_grant(keys, family_id)
+    yield ("DEL", index)
+    return bool(existed)
 
 
 def count_registration_attempt(
@@ -460,8 +491,8 @@ def get_oauth_client(keys: KeySchema, client_id: str) -> Operation[OAuthClient |
 
 
 def list_oauth_clients(keys: KeySchema) -> Operation[list[OAuthClient]]:
-    """Every client, by id."""
-    clients = yield from load_all(_tagged(keys, "client:*"), OAuthClient)
+    """Every client, by id (SCAN: on a Cluster, every primary's)."""
+    clients = yield from load_all(client_pattern(keys), OAuthClient)
     return sorted(clients, key=lambda client: client.client_id)
 
 
@@ -482,10 +513,14 @@ def verify_client_secret(
 
 
 def get_access_token(keys: KeySchema, token: str) -> Operation[AccessTokenRecord | None]:
-    """The record of a live access token; `None` when unknown, expired or revoked."""
+    """The record of a live access token; `None` when unknown, expired or revoked. One GET
+    for a v2 token, two for a v1 one (its alias first)."""
     if not plausible_token(token):
         return None
-    key = member_key(keys, token_member("access", token))
+    family_id = yield from _family_of(keys, token)
+    if family_id is None:
+        return None
+    key = token_key(keys, family_id, token_member("access", token))
     _, record = yield from _read_record(key, AccessTokenRecord)
     if record is None or record.expired(_now()):
         return None
@@ -495,9 +530,13 @@ def get_access_token(keys: KeySchema, token: str) -> Operation[AccessTokenRecord
 def _read_token(
     keys: KeySchema, token: str
 ) -> Operation[tuple[AccessTokenRecord | None, RefreshTokenRecord | None]]:
-    access_key = member_key(keys, token_member("access", token))
-    refresh_key = member_key(keys, token_member("refresh", token))
-    # MGET answers nil for a key of another type: such a record counts as absent too.
+    family_id = yield from _family_of(keys, token)
+    if family_id is None:
+        return None, None
+    access_key = token_key(keys, family_id, token_member("access", token))
+    refresh_key = token_key(keys, family_id, token_member("refresh", token))
+    # One slot (the grant's). MGET answers nil for a key of another type: such a record
+    # counts as absent too.
     raw_access, raw_refresh = yield ("MGET", access_key, refresh_key)
     return (
         _decoded(access_key, raw_access, AccessTokenRecord),
@@ -518,19 +557,37 @@ def introspect_token(keys: KeySchema, token: str) -> Operation[TokenRecord | Non
     return None
 
 
-def _revoke_family(keys: KeySchema, record: TokenRecord) -> Operation[int]:
-    family = family_key(keys, record.family_id)
-    indexes = _index_keys(keys, record.client_id, record.user)
+def _revoke_grant(keys: KeySchema, family_id: str) -> Operation[list[str]]:
+    """Delete every token of the grant, atomically in its slot; the members that were in
+    its set (their index entries are the caller's to remove)."""
+    family = family_key(keys, family_id)
     while True:
         members = _members(family, (yield ("SMEMBERS", family)))
-        deleted = yield _eval(
-            _REVOKE_FAMILY,
-            [family, *indexes, *(member_key(keys, member) for member in members)],
-            [len(indexes), *members],
+        deleted = yield Replicated(
+            _eval(
+                _REVOKE_FAMILY,
+                [family, *(token_key(keys, family_id, member) for member in members)],
+                members,
+            )
         )
         if deleted >= 0:
-            return int(deleted)
-        # A rotation added tokens since SMEMBERS: read the family again.
+            return members
+        # A rotation added tokens since SMEMBERS: read the set again.
+
+
+def _unindex(keys: KeySchema, record: TokenRecord, members: Sequence[str]) -> Operation[None]:
+    """Remove the entries of a grant's `members` from the indexes of `record`'s grant."""
+    if not members:
+        return
+    now_ms = _unix_ms(_now())
+    for index in _index_keys(keys, record.client_id, record.user):
+        yield from _update_index(index, now_ms, record.family_id, removed=members)
+
+
+def _revoke_family(keys: KeySchema, record: TokenRecord) -> Operation[int]:
+    members = yield from _revoke_grant(keys, record.family_id)
+    yield from _unindex(keys, record, members)
+    return len(members)
 
 
 def rotate_refresh_token(
@@ -544,15 +601,19 @@ def rotate_refresh_token(
     """Exchange a refresh token for a new pair; see `OAuthRecords.rotate_refresh_token`."""
     access_ms, refresh_ms = ttl_milliseconds(access_ttl), ttl_milliseconds(refresh_ttl)
     requested = None if scope is None else normalize_scope(scope)
+    unknown = InvalidGrantError("the refresh token is unknown, expired or revoked")
     if not plausible_token(token):
-        raise InvalidGrantError("the refresh token is unknown, expired or revoked")
+        raise unknown
+    family_id = yield from _family_of(keys, token)
+    if family_id is None:
+        raise unknown
     member = token_member("refresh", token)
-    key = member_key(keys, member)
+    key = token_key(keys, family_id, member)
     while True:
         raw, record = yield from _read_record(key, RefreshTokenRecord)
         now = _now()
-        if record is None or record.expired(now):
-            raise InvalidGrantError("the refresh token is unknown, expired or revoked")
+        if record is None or record.expired(now) or record.family_id != family_id:
+            raise unknown
         if record.client_id != client_id:
             raise InvalidGrantError("the refresh token was issued to another client")
         if record.used_at is not None:
@@ -562,23 +623,33 @@ def rotate_refresh_token(
             )
         if requested is not None and not scope_within(requested, record.scope):
             raise InvalidScopeError("the requested scope exceeds the scope originally granted")
-        grant = _Grant(record.client_id, record.user, record.scope, record.family_id, now)
+        grant = _Grant(record.client_id, record.user, record.scope, family_id, now)
         # RFC 6749 §6: the new refresh token keeps the scope of the one it replaces; only
         # the access token may be narrowed.
         refresh_token, stored_refresh = _new_refresh_token(grant, refresh_ms)
         if requested is not None:
-            grant = _Grant(record.client_id, record.user, requested, record.family_id, now)
+            grant = _Grant(record.client_id, record.user, requested, family_id, now)
         access_token, access, stored_access = _new_access_token(grant, access_ms)
         tokens = [stored_access, stored_refresh]
-        indexes = _index_keys(keys, record.client_id, record.user)
-        token_keys, token_args = _store_args(keys, tokens)
-        used = record.model_copy(update={"used_at": now})
-        applied = yield _eval(
-            _ROTATE,
-            [key, family_key(keys, record.family_id), *indexes, *token_keys],
-            [_unix_ms(now), len(indexes), raw, encode_record(used), member, *token_args],
+        args: list[object] = [raw, encode_record(record.model_copy(update={"used_at": now}))]
+        for new in tokens:
+            args += [new.member, new.record, new.ttl_ms]
+        applied = yield Replicated(
+            _eval(
+                _ROTATE,
+                [
+                    key,
+                    family_key(keys, family_id),
+                    *(token_key(keys, family_id, t.member) for t in tokens),
+                ],
+                args,
+            )
         )
         if applied:
+            for index in _index_keys(keys, record.client_id, record.user):
+                yield from _update_index(
+                    index, _unix_ms(now), family_id, removed=[member], added=tokens
+                )
             return IssuedTokens(access_token, access, refresh_token)
         # Used or revoked since it was read: read it again, and treat it as such.
 
@@ -594,53 +665,60 @@ def revoke_token(keys: KeySchema, token: str, client_id: str) -> Operation[bool]
     if access is None or access.client_id != client_id:
         return False
     member = token_member("access", token)
-    replies = yield Atomic(
-        (
-            ("DEL", member_key(keys, member)),
-            ("SREM", family_key(keys, access.family_id), member),
-            *(
-                ("ZREM", index, member)
-                for index in _index_keys(keys, access.client_id, access.user)
-            ),
+    deleted = yield Replicated(
+        _eval(
+            _REVOKE_ACCESS,
+            [token_key(keys, access.family_id, member), family_key(keys, access.family_id)],
+            [member],
         )
     )
-    return bool(replies[0])
+    yield from _unindex(keys, access, [member])
+    return bool(deleted)
 
 
-def _live_members(index: str) -> Operation[list[str]]:
-    replies = yield ("ZRANGEBYSCORE", index, f"({_unix_ms(_now())}", "+inf")
-    return _members(index, replies)
-
-
-def list_user_tokens(keys: KeySchema, user: str) -> Operation[list[TokenRecord]]:
-    """The user's live access tokens and usable refresh tokens, oldest first."""
-    members = yield from _live_members(user_index_key(keys, user))
-    if not members:
-        return []
-    token_keys = [member_key(keys, member) for member in members]
-    raws = yield ("MGET", *token_keys)
+def _indexed_tokens(index: str, keys: KeySchema) -> Operation[list[TokenRecord]]:
+    """The live, usable tokens an index names, oldest first; entries whose token is gone
+    (revoked, used) are pruned."""
     now = _now()
+    entries = _entries(index, (yield ("ZRANGEBYSCORE", index, f"({_unix_ms(now)}", "+inf")))
+    if not entries:
+        return []
+    # Each grant has its own slot.
+    raws = yield GetMany(tuple(token_key(keys, family, member) for family, member in entries))
     records: list[TokenRecord] = []
-    for member, key, raw in zip(members, token_keys, raws, strict=True):
+    stale: list[str] = []
+    for (family_id, member), raw in zip(entries, raws, strict=True):
+        key = token_key(keys, family_id, member)
         record: TokenRecord | None
         if member.startswith("access:"):
             record = decode_record(key, raw, AccessTokenRecord)
         else:
             record = decode_record(key, raw, RefreshTokenRecord)
-        if record is not None and not record.expired(now):
+            if record is not None and record.used_at is not None:
+                record = None  # a rotation whose index step did not run
+        if record is None:
+            stale.append(f"{family_id}:{member}")
+        elif not record.expired(now):
             records.append(record)
+    if stale:
+        yield ("ZREM", index, *stale)
     return sorted(records, key=lambda record: (record.issued_at, record.kind))
+
+
+def list_user_tokens(keys: KeySchema, user: str) -> Operation[list[TokenRecord]]:
+    """The user's live access tokens and usable refresh tokens, oldest first."""
+    return (yield from _indexed_tokens(user_index_key(keys, user), keys))
 
 
 def count_client_tokens(keys: KeySchema, client_id: str) -> Operation[TokenCounts]:
     """How many live access tokens and usable refresh tokens the client holds."""
-    members = yield from _live_members(client_index_key(keys, client_id))
-    access = sum(member.startswith("access:") for member in members)
-    return TokenCounts(access=access, refresh=len(members) - access)
+    records = yield from _indexed_tokens(client_index_key(keys, client_id), keys)
+    access = sum(record.kind == "access" for record in records)
+    return TokenCounts(access=access, refresh=len(records) - access)
 
 
 class OAuthRecords(StorageBase):
-    """OAuth clients and tokens under `{oauth}:...` (see the module docstring of `_oauth`)."""
+    """OAuth clients, grants and token indexes (see the module docstring of `_oauth`)."""
 
     def register_oauth_client(
         self,
@@ -701,14 +779,14 @@ class OAuthRecords(StorageBase):
         return await self._arun(_public(self._keys, metadata))
 
     def delete_oauth_client(self, client_id: str) -> bool:
-        """Delete the client and every usable token issued to it, atomically; `True` if the
-        client existed.
+        """Delete the client and every token issued to it; `True` if the client existed.
 
-        Its access tokens stop working at once. What stays until it expires: used refresh
-        tokens (kept to recognise a reuse; presenting one still fails), the family sets and
-        the entries of user indexes, which readers skip once their token is gone. MCP
-        sessions the client opened stay until they expire; without a token nobody can use
-        them.
+        The record goes first, then every grant the client's index names, each atomically
+        in its own slot; once this returns no token of the client works, and none can be
+        issued or rotated into existence (see the module docstring of `_oauth`). What stays
+        until it expires or a reader prunes it: the entries of user indexes, which readers
+        skip once their token is gone. MCP sessions the client opened stay until they
+        expire; without a token nobody can use them.
         """
         return self._run(delete_oauth_client(self._keys, client_id), "delete_oauth_client")
 

@@ -66,7 +66,25 @@ class GetMany:
     keys: tuple[str, ...]
 
 
-Step: TypeAlias = Command | Atomic | CheckAndSet | Scan | GetMany
+@dataclass(frozen=True, slots=True)
+class Replicated:
+    """A grant-critical write (one command): when the storage is configured to wait for
+    replicas, it is followed by `WAIT <replicas> <timeout>` on the same connection, so it
+    returns once that many replicas have it (or the timeout passed: logged). The command's
+    reply is sent back."""
+
+    command: Command
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """No Redis work: wait `seconds` (a process waiting for another's migration), with
+    `time.sleep` or `asyncio.sleep`. `None` is sent back."""
+
+    seconds: float
+
+
+Step: TypeAlias = Command | Atomic | CheckAndSet | Scan | GetMany | Replicated | Pause
 Operation: TypeAlias = Generator[Step, Any, T]
 
 SCAN_BATCH = 1000

@@ -3,8 +3,9 @@
 A port is claimed with SET NX on its key, so two claims of one port cannot both succeed.
 The claim and the owner's port set must change together, and a MULTI block cannot make its
 second write depend on the outcome of the first, so both changes happen in one Lua script.
-Each script gets every key it touches in KEYS, and those keys share the `{ports}` hash tag,
-which keeps the scripts valid on Redis Cluster.
+Each script gets every key it touches in KEYS, and those keys share the `{<ns>:ports}` hash
+tag, which keeps the scripts valid on Redis Cluster. One tag for the family, not per port:
+allocating the lowest free port tries a whole range of port keys in one script.
 
 In this gateway the services that own ports are Docker services: a port owner's name is
 the name of the Docker service its ports were allocated for, which is how the orchestrator
@@ -162,7 +163,7 @@ def release_service_ports(keys: KeySchema, service: str) -> Operation[list[int]]
 
 
 class PortRecords(StorageBase):
-    """Port allocations under `{ports}:port:<n>`, indexed by `{ports}:service:<service>`."""
+    """Port allocations under `{<ns>:ports}:port:<n>`, indexed by `{<ns>:ports}:service:<s>`."""
 
     def allocate_port(self, service: str, start: int, end: int) -> int:
         """Allocate the lowest free port of `start`..`end` (inclusive) to `service`.

@@ -1,6 +1,9 @@
-"""How redis-py's exceptions become storage errors; shared by both backends."""
+"""How redis-py's exceptions become storage errors, and what a write the replicas did not
+acknowledge logs; shared by both backends."""
 
 from __future__ import annotations
+
+import logging
 
 from redis.exceptions import (
     AskError,
@@ -18,7 +21,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._codec import key_text
 from ._errors import CorruptRecordError, StorageError, StorageUnavailableError
-from ._operations import Atomic, CheckAndSet, GetMany, Scan, Step
+from ._operations import Atomic, CheckAndSet, Command, GetMany, Pause, Replicated, Scan, Step
+
+logger = logging.getLogger(__name__)
 
 CLUSTER_RETRIED_ERRORS: tuple[type[Exception], ...] = (
     RedisConnectionError,
@@ -45,6 +50,20 @@ def refused_select(exc: ResponseError) -> bool:
     return "not allowed in cluster mode" in str(exc)
 
 
+def unacknowledged(command: Command, acknowledged: int, wanted: int, timeout: float) -> None:
+    """Log a grant-critical write fewer replicas acknowledged than wanted (it stays applied
+    on the primary: nothing can withdraw it)."""
+    key = _first_key(command)
+    logger.warning(
+        "a write of %s was acknowledged by %d of %d replicas within %.0f ms: a failover now "
+        "could lose it",
+        key,
+        acknowledged,
+        wanted,
+        timeout * 1000,
+    )
+
+
 def unavailable(exc: Exception, redacted_url: str) -> StorageUnavailableError:
     """The error for a Redis that cannot be reached or used right now."""
     return StorageUnavailableError(f"Redis at {redacted_url} is unavailable: {exc}")
@@ -68,11 +87,13 @@ def storage_error(
 
 
 def _first_key(step: Step) -> str | None:
+    if isinstance(step, Replicated):
+        return _first_key(step.command)
     if isinstance(step, CheckAndSet):
         return step.key
     if isinstance(step, GetMany):
         return None
-    if isinstance(step, Atomic | Scan) or len(step) < 2:
+    if isinstance(step, Atomic | Scan | Pause) or len(step) < 2:
         return None
     if step[0] == "EVAL":  # EVAL script numkeys key ...
         return key_text(step[3]) if step[2] else None

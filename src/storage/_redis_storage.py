@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from typing import Any, TypeVar
 
 import redis
@@ -21,8 +22,24 @@ from redis.retry import Retry
 
 from ._config import StorageConfig
 from ._errors import StorageError
-from ._operations import SCAN_BATCH, Atomic, CheckAndSet, GetMany, Operation, Scan, Step
-from ._redis_errors import CLUSTER_RETRIED_ERRORS, refused_select, storage_error, unavailable
+from ._operations import (
+    SCAN_BATCH,
+    Atomic,
+    CheckAndSet,
+    GetMany,
+    Operation,
+    Pause,
+    Replicated,
+    Scan,
+    Step,
+)
+from ._redis_errors import (
+    CLUSTER_RETRIED_ERRORS,
+    refused_select,
+    storage_error,
+    unacknowledged,
+    unavailable,
+)
 
 T = TypeVar("T")
 
@@ -133,6 +150,9 @@ class RedisBackend:
         return cluster  # type: ignore[no-any-return]
 
     def _execute(self, step: Step) -> Any:
+        if isinstance(step, Pause):
+            time.sleep(step.seconds)
+            return None
         client = self._connected()
         try:
             if isinstance(step, Atomic):
@@ -148,9 +168,29 @@ class RedisBackend:
                 if self._cluster:
                     return client.mget_nonatomic(step.keys)  # type: ignore[attr-defined]
                 return client.mget(step.keys)
+            if isinstance(step, Replicated):
+                return self._replicated(client, step)
             return client.execute_command(*step)
         except (RedisError, RedisClusterException) as exc:
             raise storage_error(exc, step, self._config.redacted_url) from exc
+
+    def _replicated(self, client: redis.Redis, step: Replicated) -> Any:
+        config = self._config
+        if not config.wait_for_replicas:
+            return client.execute_command(*step.command)
+        if self._cluster:
+            raise config.no_replica_wait_on_cluster()
+        # WAIT counts the replicas that have this connection's writes: one pipeline is one
+        # connection. Not a transaction: WAIT does not wait inside MULTI.
+        pipe = client.pipeline(transaction=False)
+        pipe.execute_command(*step.command)
+        pipe.execute_command("WAIT", config.wait_for_replicas, config.replica_wait_ms)
+        reply, acknowledged = pipe.execute()
+        if acknowledged < config.wait_for_replicas:
+            unacknowledged(
+                step.command, acknowledged, config.wait_for_replicas, config.replica_wait_timeout
+            )
+        return reply
 
     @staticmethod
     def _check_and_set(client: redis.Redis, step: CheckAndSet) -> bytes | None:

@@ -1,4 +1,10 @@
-"""Routes: path-based forwarding rules, applied by priority."""
+"""Routes: path-based forwarding rules, applied by priority.
+
+Every route key and the index share the hash tag `{<ns>:routes}` (key schema v2): a route
+and its index entry change in one MULTI/EXEC, and routing reads the whole family at once
+(SMEMBERS, then one MGET), which on a Cluster needs one slot. Routes are few and cached in
+each process (see `watch_config_changes`), so the one slot carries no load.
+"""
 
 from __future__ import annotations
 
@@ -87,7 +93,7 @@ def delete_route(keys: KeySchema, route_id: str) -> Operation[bool]:
 
 
 class RouteRecords(StorageBase):
-    """Routes under `{routes}:route:<id>`, indexed by `{routes}:index`."""
+    """Routes under `{<ns>:routes}:route:<id>`, indexed by `{<ns>:routes}:index`."""
 
     def store_route(self, route: Route) -> None:
         """Create or replace the route `route.route_id`."""

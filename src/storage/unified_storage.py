@@ -42,4 +42,11 @@ class UnifiedStorage(
         timeout: seconds to wait for a reply before `StorageUnavailableError`.
         max_connections: size of each connection pool; callers beyond it wait up to
             `timeout` for a free connection.
+        wait_for_replicas: how many replicas must acknowledge each grant-critical write
+            (a refresh token's rotation, a revocation) before it returns: `WAIT` on the
+            write's connection. Defaults to `REDIS_WAIT_REPLICAS`, else 0 (no waiting).
+            Single node and Sentinel only; on a Redis Cluster it is a
+            `StorageConfigurationError` at the first use.
+        replica_wait_timeout: seconds such a write waits for the replicas at most; one
+            that is not acknowledged in time is logged, and stays applied on the primary.
     """

@@ -28,6 +28,7 @@ from src.storage import (
     ProxyTarget,
     UnifiedStorage,
 )
+from tests.redis_topologies import namespace_keys
 
 DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
 TOKEN = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
@@ -94,8 +95,8 @@ def ours(raw: redis.Redis, namespace: str) -> dict[bytes, object]:
     """The namespace's certificate and ACME keys with their values."""
     return {
         key: raw.dump(key)
-        for key in raw.scan_iter(match=f"{namespace}:*")
-        if b"{certs}" in key or b":acme:" in key
+        for key in namespace_keys(raw, namespace)
+        if f"{{{namespace}:certs}}".encode() in key or b":acme:" in key
     }
 
 

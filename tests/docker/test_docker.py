@@ -34,6 +34,7 @@ from src.storage import (
     PortMapping,
     UnifiedStorage,
 )
+from tests.redis_topologies import namespace_keys
 
 Call = Callable[..., Any]
 
@@ -128,7 +129,7 @@ def web_service(**fields: Any) -> DockerService:
 
 def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:
     """Every key of the namespace with its value, to prove that nothing was written."""
-    return {key: raw.dump(key) for key in raw.scan_iter(match=f"{namespace}:*")}
+    return {key: raw.dump(key) for key in namespace_keys(raw, namespace)}
 
 
 # The command-line adapter

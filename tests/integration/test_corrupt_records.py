@@ -19,6 +19,7 @@ from src.storage import (
     RouteTargetType,
     UnifiedStorage,
 )
+from tests.keys_v2 import route_index_key, route_key, token_key
 
 from .conftest import LoopbackServer
 from .peers import BOUND, RawBackend, assert_clean_log, gateway_log, proxy_serving
@@ -70,7 +71,7 @@ async def test_a_corrupt_route_is_skipped_and_logged_once(
                 target_value=routed.url,
             )
         )
-    key = f"{namespace}:{{routes}}:route:bad"
+    key = route_key(namespace, "bad")
     raw.set(key, GARBAGE)
     async with httpx.AsyncClient(base_url=proxy.url, timeout=BOUND) as client:
         app = {"Host": "app.example"}
@@ -164,7 +165,7 @@ async def test_a_corrupt_token_is_an_invalid_token(
     backend, _ = backends
     client_id, secret = registered.client.client_id, registered.client_secret
     issued = await storage.aissue_token_pair(client_id, "alice", "", 60, 600)
-    [key] = raw.keys(f"{namespace}:{{oauth}}:access:*")
+    key = token_key(namespace, "access", issued.access_token)
     if corrupt == "garbage":
         raw.set(key, GARBAGE)
     else:
@@ -218,7 +219,7 @@ async def test_a_corrupt_route_index_skips_routing_only(
             target_value=routed.url,
         )
     )
-    key = f"{namespace}:{{routes}}:index"
+    key = route_index_key(namespace)
     if stored == "not a set":
         raw.delete(key)
         raw.set(key, GARBAGE)

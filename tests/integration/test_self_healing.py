@@ -23,6 +23,7 @@ from src.storage import (
     RegisteredClient,
     UnifiedStorage,
 )
+from tests.keys_v2 import route_index_key, route_key
 
 from .conftest import LoopbackServer, api_app, proxy_app
 
@@ -34,8 +35,8 @@ def default_keys(namespace: str) -> list[str]:
     routes = [f"oauth-{path.strip('/.').replace('/', '-')}" for path in AUTH_EXCLUDED_PATHS]
     return [
         f"{namespace}:proxy:localhost",
-        f"{namespace}:{{routes}}:index",
-        *(f"{namespace}:{{routes}}:route:{route}" for route in routes),
+        route_index_key(namespace),
+        *(route_key(namespace, route) for route in routes),
     ]
 
 
@@ -115,9 +116,9 @@ async def test_health_says_which_defaults_were_missing_and_they_are_back(
     elif damage == "clear-exclusions":
         await storage.aupdate_proxy_target("localhost", {"auth_excluded_paths": []})
     elif damage == "delete-route":
-        raw.delete(f"{namespace}:{{routes}}:route:oauth-token")
+        raw.delete(route_key(namespace, "oauth-token"))
     elif damage == "unindex-route":
-        raw.srem(f"{namespace}:{{routes}}:index", "oauth-jwks")
+        raw.srem(route_index_key(namespace), "oauth-jwks")
     else:
         raw.delete(*default_keys(namespace))
 
@@ -152,7 +153,7 @@ async def test_health_reports_a_corrupt_localhost_record_and_leaves_it(
     await storage.ainitialize()
     key = f"{namespace}:proxy:localhost"
     raw.set(key, b"{broken")
-    raw.delete(f"{namespace}:{{routes}}:route:oauth-token")
+    raw.delete(route_key(namespace, "oauth-token"))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(api_app(storage)), base_url="http://api"
     ) as api:

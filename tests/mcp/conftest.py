@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 from src.api.identity import TokenIdentity
 from src.api.routers.mcp import McpLimits, McpToolServer, SessionManager, create_mcp_router
 from src.storage import UnifiedStorage
+from tests.redis_topologies import namespace_keys
 
 CLIENT_HEADER = "X-Test-Client"
 USER_HEADER = "X-Test-User"
@@ -137,7 +138,7 @@ def snapshot(raw: redis.Redis, namespace: str) -> Snapshot:
 
     def take() -> dict[bytes, object]:
         found: dict[bytes, object] = {}
-        for key in raw.scan_iter(match=f"{namespace}:*"):
+        for key in namespace_keys(raw, namespace):
             kind = raw.type(key)
             if kind == b"set":
                 found[key] = raw.smembers(key)

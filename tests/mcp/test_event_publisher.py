@@ -10,6 +10,7 @@ import redis
 from src.api.identity import TokenIdentity
 from src.api.routers.mcp import EventPublisher, SessionManager
 from src.storage import InvalidKeyError, McpClientInfo, McpSession, UnifiedStorage
+from tests.keys_v2 import events_key
 
 Snapshot = Callable[[], dict[bytes, object]]
 CLIENT = McpClientInfo(name="test-client", version="1.0")
@@ -66,7 +67,7 @@ async def test_ending_the_session_drops_its_events(
     events = EventPublisher(storage)
     await events.publish(session.session_id, "n/1")
     assert await SessionManager(storage).end(session.session_id, CLI) is True
-    assert raw.exists(f"{namespace}:{{mcp}}:events:{session.session_id}") == 0
+    assert raw.exists(events_key(namespace, session.session_id)) == 0
     assert await events.read(session.session_id) == []
 
 

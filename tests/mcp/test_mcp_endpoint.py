@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from src.storage import McpClientInfo, UnifiedStorage
+from tests.keys_v2 import session_key
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 OpenSession = Callable[..., Awaitable[str]]
@@ -22,10 +23,6 @@ Rpc = Callable[..., Awaitable[httpx.Response]]
 Snapshot = Callable[[], dict[bytes, object]]
 
 TOOL_NAMES = ["list_proxies", "list_routes", "list_certificates", "list_ports", "get_port_owner"]
-
-
-def session_key(namespace: str, session_id: str) -> str:
-    return f"{namespace}:{{mcp}}:session:{session_id}"
 
 
 def assert_error(response: httpx.Response, status: int, code: int, request_id: object) -> str:

@@ -12,15 +12,12 @@ import redis
 from src.api.identity import TokenIdentity
 from src.api.routers.mcp import SessionManager
 from src.storage import McpClientInfo, UnifiedStorage
+from tests.keys_v2 import session_key, sessions_index_key
 
 Snapshot = Callable[[], dict[bytes, object]]
 CLIENT = McpClientInfo(name="test-client", version="1.0")
 ALICE = TokenIdentity("cli", "alice")
 CLI = TokenIdentity("cli", None)
-
-
-def session_key(namespace: str, session_id: str) -> str:
-    return f"{namespace}:{{mcp}}:session:{session_id}"
 
 
 @pytest.mark.parametrize("ttl", [timedelta(0), timedelta(seconds=-1)])
@@ -108,6 +105,6 @@ async def test_prune_expired(storage: UnifiedStorage, raw: redis.Redis, namespac
     kept = await long.create(ALICE, CLIENT, "2025-06-18")
     await asyncio.sleep(0.25)
     assert await long.prune_expired() == 2
-    assert raw.smembers(f"{namespace}:{{mcp}}:user:alice") == {kept.session_id.encode()}
+    assert raw.smembers(sessions_index_key(namespace, "alice")) == {kept.session_id.encode()}
     assert await long.prune_expired() == 0
     assert await long.list() == [kept]

@@ -45,7 +45,7 @@ async def call_tool(client: httpx.AsyncClient, open_session: OpenSession, rpc: R
 
 
 def without_sessions(keys: dict[bytes, object]) -> dict[bytes, object]:
-    return {key: value for key, value in keys.items() if b"{mcp}:session:" not in key}
+    return {key: value for key, value in keys.items() if not key.endswith(b"}:session")}
 
 
 def structured(result: dict[str, Any]) -> Any:

@@ -19,6 +19,7 @@ import redis
 
 import src.main
 from src.storage import isolated_storage_registry
+from tests.keys_v2 import client_index_key, client_key, family_key, token_key, user_index_key
 
 
 @pytest.fixture
@@ -54,8 +55,8 @@ def test_register_and_login(
     match = re.fullmatch(r"client_id: (\w+)\nclient_secret: (\S+)\n.*\n", out)
     assert match is not None, out
     client_id, secret = match[1], match[2]
-    made_keys += [f"{{oauth}}:client:{client_id}", f"{{oauth}}:client-tokens:{client_id}"]
-    stored = json.loads(raw.get(f"{{oauth}}:client:{client_id}") or b"null")
+    made_keys += [client_key("", client_id), client_index_key("", client_id)]
+    stored = json.loads(raw.get(client_key("", client_id)) or b"null")
     assert stored["secret_hash"] == hashlib.sha256(secret.encode()).hexdigest()
     assert stored["grant_types"] == ["refresh_token", "client_credentials"]
 
@@ -63,16 +64,14 @@ def test_register_and_login(
     code, out, err = run(["oauth", "login", "--client-id", client_id, "--user", user], capsys)
     assert (code, err) == (0, "")
     tokens = json.loads(out)
-    access_key = f"{{oauth}}:access:{hashlib.sha256(tokens['access_token'].encode()).hexdigest()}"
-    refresh_key = (
-        f"{{oauth}}:refresh:{hashlib.sha256(tokens['refresh_token'].encode()).hexdigest()}"
-    )
+    access_key = token_key("", "access", tokens["access_token"])
+    refresh_key = token_key("", "refresh", tokens["refresh_token"])
     record = json.loads(raw.get(access_key) or b"null")
     made_keys += [
         access_key,
         refresh_key,
-        f"{{oauth}}:family:{record['family_id']}",
-        f"{{oauth}}:user-tokens:{hashlib.sha256(user.encode()).hexdigest()}",
+        family_key("", record["family_id"]),
+        user_index_key("", user),
     ]
     assert (record["user"], record["client_id"], record["scope"]) == (user, client_id, "read write")
     assert (tokens["token_type"], tokens["expires_in"]) == ("Bearer", 3600)
@@ -89,8 +88,8 @@ def test_default_grant_type_is_refresh_token(
     code, out, _ = run(["oauth", "register-client", "--name", "cli"], capsys)
     assert code == 0
     client_id = out.split("\n")[0].removeprefix("client_id: ")
-    made_keys.append(f"{{oauth}}:client:{client_id}")
-    stored = json.loads(raw.get(f"{{oauth}}:client:{client_id}") or b"null")
+    made_keys.append(client_key("", client_id))
+    stored = json.loads(raw.get(client_key("", client_id)) or b"null")
     assert stored["grant_types"] == ["refresh_token"]
 
 
@@ -144,17 +143,13 @@ def test_delete_client(
     user = f"cli-test-{uuid.uuid4().hex}"
     _, out, _ = run(["oauth", "login", "--client-id", client_id, "--user", user], capsys)
     tokens = json.loads(out)
-    access_key = f"{{oauth}}:access:{hashlib.sha256(tokens['access_token'].encode()).hexdigest()}"
-    record = json.loads(raw.get(access_key) or b"null")
+    access_key = token_key("", "access", tokens["access_token"])
     # What deleting leaves behind until it expires (see `delete_oauth_client`).
-    made_keys += [
-        f"{{oauth}}:family:{record['family_id']}",
-        f"{{oauth}}:user-tokens:{hashlib.sha256(user.encode()).hexdigest()}",
-    ]
+    made_keys.append(user_index_key("", user))
 
     code, out, err = run(["oauth", "delete-client", client_id], capsys)
     assert (code, out, err) == (0, f"deleted OAuth client {client_id} and its tokens\n", "")
-    assert not raw.exists(f"{{oauth}}:client:{client_id}", access_key)
+    assert not raw.exists(client_key("", client_id), access_key)
 
     code, out, err = run(["oauth", "delete-client", client_id], capsys)
     assert (code, out) == (1, "")

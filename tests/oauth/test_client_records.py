@@ -20,6 +20,7 @@ from src.storage import (
     TokenEndpointAuthMethod,
     UnknownOAuthClientError,
 )
+from tests.keys_v2 import client_index_key, client_key
 
 Call = Callable[..., Any]
 REFRESH = [OAuthGrantType.REFRESH_TOKEN]
@@ -34,7 +35,7 @@ def test_public_client(call: Call, raw: redis.Redis, namespace: str) -> None:
     # No secret opens it: it has none.
     for secret in ("", "x", "0" * 64):
         assert call("verify_client_secret", client.client_id, secret) is None
-    stored = raw.get(f"{namespace}:{{oauth}}:client:{client.client_id}")
+    stored = raw.get(client_key(namespace, client.client_id))
     assert stored is not None and b'"token_endpoint_auth_method":"none"' in stored
 
 
@@ -57,7 +58,7 @@ def test_records_from_before_the_auth_method_are_confidential(
     call: Call, raw: redis.Redis, namespace: str
 ) -> None:
     registered: RegisteredClient = call("register_oauth_client", "old", REFRESH)
-    key = f"{namespace}:{{oauth}}:client:{registered.client.client_id}"
+    key = client_key(namespace, registered.client.client_id)
     stored = raw.get(key)
     assert isinstance(stored, bytes)
     raw.set(key, stored.replace(b',"token_endpoint_auth_method":"client_secret_basic"', b""))
@@ -79,7 +80,7 @@ def test_delete_a_client_and_its_tokens(call: Call, raw: redis.Redis, namespace:
     for issued in (first, second):
         assert call("get_access_token", issued.access_token) is None
         assert call("introspect_token", issued.refresh_token) is None
-    assert not raw.exists(f"{namespace}:{{oauth}}:client-tokens:{doomed_id}")
+    assert not raw.exists(client_index_key(namespace, doomed_id))
     # Nothing can be issued to it any more, and the other client is untouched.
     with pytest.raises(UnknownOAuthClientError):
         call("issue_token_pair", doomed_id, "alice", "", 60, 600)
@@ -101,7 +102,7 @@ def test_registration_attempts_are_counted_per_address(
     assert other.count == 1
     assert timedelta(seconds=59) < other.resets_in <= timedelta(minutes=1)
     # The address is hashed into the key: no address is ever a key part.
-    keys = [key.decode() for key in raw.scan_iter(match=f"{namespace}:*registrations*")]
+    keys = [key.decode() for key in raw.scan_iter(match=f"{{{namespace}:registrations:*")]
     assert len(keys) == 2
     assert not any("192.0.2.1" in key or "2001" in key for key in keys)
 
@@ -115,7 +116,7 @@ def test_the_window_ends(call: Call) -> None:
 
 def test_a_counter_that_lost_its_ttl_gets_one(call: Call, raw: redis.Redis, namespace: str) -> None:
     call("count_registration_attempt", "192.0.2.7", 60)
-    (key,) = raw.scan_iter(match=f"{namespace}:*registrations*")
+    (key,) = raw.scan_iter(match=f"{{{namespace}:registrations:*")
     raw.persist(key)
     assert call("count_registration_attempt", "192.0.2.7", 60).count == 2
     assert 0 < raw.pttl(key) <= 60_000

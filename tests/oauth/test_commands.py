@@ -11,6 +11,7 @@ import redis
 
 from src.api.routers.oauth import CommandError, login, register_client
 from src.storage import OAuthGrantType, UnifiedStorage
+from tests.keys_v2 import client_key
 
 
 def registered_id_and_secret(output: str) -> tuple[str, str]:
@@ -39,7 +40,7 @@ def test_register_client(storage: UnifiedStorage, raw: redis.Redis, namespace: s
         [OAuthGrantType.REFRESH_TOKEN, OAuthGrantType.CLIENT_CREDENTIALS],
         "read",
     )
-    assert raw.get(f"{namespace}:{{oauth}}:client:{client_id}") is not None
+    assert raw.get(client_key(namespace, client_id)) is not None
 
 
 @pytest.mark.parametrize(

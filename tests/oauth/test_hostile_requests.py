@@ -5,7 +5,6 @@ real socket to uvicorn."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +21,7 @@ from src.api.routers.oauth import BearerAuthBackend, OAuthSettings, oauth_router
 from src.api.routers.oauth.settings import DEFAULT_MAX_FORM_BYTES
 from src.storage import IssuedTokens, RegisteredClient, UnifiedStorage
 from tests.integration.conftest import LoopbackServer
+from tests.keys_v2 import client_key, token_key
 
 from .test_endpoints import BOTH, SETTINGS, assert_error, form_auth
 
@@ -164,10 +164,6 @@ async def test_another_client_cannot_revoke(
 # Corrupt token records
 
 
-def token_key(namespace: str, kind: str, token: str) -> str:
-    return f"{namespace}:{{oauth}}:{kind}:{hashlib.sha256(token.encode()).hexdigest()}"
-
-
 def corrupt(raw: redis.Redis, key: str, how: str) -> None:
     raw.delete(key)
     if how == "bad-json":
@@ -239,7 +235,7 @@ async def test_a_corrupt_token_record_is_an_invalid_token(
 async def test_a_corrupt_client_record_fails_authentication(
     api: httpx.AsyncClient, raw: redis.Redis, namespace: str, registered: RegisteredClient
 ) -> None:
-    raw.set(f"{namespace}:{{oauth}}:client:{registered.client.client_id}", b"[]")
+    raw.set(client_key(namespace, registered.client.client_id), b"[]")
     response = await api.post(
         "/token", data={"grant_type": "client_credentials", **form_auth(registered)}
     )

@@ -27,6 +27,8 @@ from src.storage import (
     UnifiedStorage,
     UnknownOAuthClientError,
 )
+from tests.keys_v2 import client_index_key, client_key, family_key, token_key, user_index_key
+from tests.redis_topologies import namespace_keys
 
 Call = Callable[..., Any]
 
@@ -37,7 +39,7 @@ HOSTILE_TOKENS = ["", " ", "x" * 100_000, "abc\ndef", "abc def", "tök", "a:b", 
 def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:
     """Every key of the namespace with its value, to prove that nothing was written."""
     found: dict[bytes, object] = {}
-    for key in raw.scan_iter(match=f"{namespace}:*"):
+    for key in namespace_keys(raw, namespace):
         kind = raw.type(key)
         if kind == b"set":
             found[key] = raw.smembers(key)
@@ -124,7 +126,7 @@ def test_issue_stores_only_hashes_with_ttls(call: Call, raw: redis.Redis, namesp
     issued = login(call, client.client_id)
     assert issued.refresh_token is not None
     assert issued.access_token != issued.refresh_token
-    assert len(issued.access_token) == 43
+    assert len(issued.access_token) == 32 + 1 + 43  # family id, ".", 256 random bits
     assert issued.expires_in == 60
     record = call("get_access_token", issued.access_token)
     assert record == issued.access
@@ -141,23 +143,37 @@ def test_issue_stores_only_hashes_with_ttls(call: Call, raw: redis.Redis, namesp
     stored = everything_stored(raw, namespace)
     assert issued.access_token.encode() not in stored
     assert issued.refresh_token.encode() not in stored
-    access_key = (
-        f"{namespace}:{{oauth}}:access:{hashlib.sha256(issued.access_token.encode()).hexdigest()}"
-    )
-    refresh_key = (
-        f"{namespace}:{{oauth}}:refresh:{hashlib.sha256(issued.refresh_token.encode()).hexdigest()}"
-    )
+    # A v2 token names its grant: `<family id>.<random>`.
+    assert issued.access_token.startswith(f"{record.family_id}.")
+    assert issued.refresh_token.startswith(f"{record.family_id}.")
+    access_key = token_key(namespace, "access", issued.access_token)
+    refresh_key = token_key(namespace, "refresh", issued.refresh_token)
     assert 50_000 < raw.pttl(access_key) <= 60_000
     assert 590_000 < raw.pttl(refresh_key) <= 600_000
-    family = f"{namespace}:{{oauth}}:family:{record.family_id}"
+    family = family_key(namespace, record.family_id)
     assert 590_000 < raw.pttl(family) <= 600_000
     assert raw.smembers(family) == {
-        access_key.removeprefix(f"{namespace}:{{oauth}}:").encode(),
-        refresh_key.removeprefix(f"{namespace}:{{oauth}}:").encode(),
+        f"access:{hashlib.sha256(issued.access_token.encode()).hexdigest()}".encode(),
+        f"refresh:{hashlib.sha256(issued.refresh_token.encode()).hexdigest()}".encode(),
     }
-    oauth_keys = [key for key in raw.scan_iter(match=f"{namespace}:{{oauth}}:*")]
-    assert len(oauth_keys) == 6  # client, two tokens, family, client and user indexes
-    assert len({key_slot(key) for key in oauth_keys}) == 1
+    client_keys = [
+        client_key(namespace, client.client_id),
+        client_index_key(namespace, client.client_id),
+    ]
+    user_index = user_index_key(namespace, "alice")
+    oauth_families = (b":client:", b":grant:", b":user-tokens:")
+    oauth_keys = [key for key in snapshot(raw, namespace) if any(f in key for f in oauth_families)]
+    assert sorted(oauth_keys) == sorted(
+        key.encode() for key in [access_key, refresh_key, family, *client_keys, user_index]
+    )
+    # A grant's keys share its slot, a client's theirs; the user index has its own.
+    assert len({key_slot(key.encode()) for key in [access_key, refresh_key, family]}) == 1
+    assert len({key_slot(key.encode()) for key in client_keys}) == 1
+    # The indexes' entries name the grant of each token.
+    assert raw.zrange(user_index, 0, -1) == sorted(
+        f"{record.family_id}:{member!s}".encode()
+        for member in (m.decode() if isinstance(m, bytes) else m for m in raw.smembers(family))
+    )
 
 
 def test_issue_rejects_bad_input(call: Call, raw: redis.Redis, namespace: str) -> None:
@@ -372,18 +388,17 @@ def test_expired_index_members_are_dropped_on_write(
     call("issue_token_pair", client_id, "alice", "read", 0.1, 0.1)
     time.sleep(0.2)
     login(call, client_id)
-    user_index = f"{namespace}:{{oauth}}:user-tokens:{hashlib.sha256(b'alice').hexdigest()}"
-    assert raw.zcard(user_index) == 2
-    assert raw.zcard(f"{namespace}:{{oauth}}:client-tokens:{client_id}") == 2
+    assert raw.zcard(user_index_key(namespace, "alice")) == 2
+    assert raw.zcard(client_index_key(namespace, client_id)) == 2
 
 
 def test_corrupt_records_are_reported(call: Call, raw: redis.Redis, namespace: str) -> None:
-    raw.set(f"{namespace}:{{oauth}}:client:broken", b"{not json")
+    raw.set(client_key(namespace, "broken"), b"{not json")
     with pytest.raises(CorruptRecordError, match="client:broken"):
         call("get_oauth_client", "broken")
     client_id = register(call).client.client_id
     issued = login(call, client_id)
-    raw.sadd(f"{namespace}:{{oauth}}:family:{issued.access.family_id}", "../../x")
+    raw.sadd(family_key(namespace, issued.access.family_id), "../../x")
     with pytest.raises(CorruptRecordError, match="not a token reference"):
         call("revoke_token", issued.refresh_token, client_id)
     assert call("get_access_token", issued.access_token) == issued.access

@@ -10,6 +10,7 @@ import redis
 
 from src.api.async_init import DEFAULT_OAUTH_ISSUER, DEFAULT_PORT_RANGE, init_async_components
 from src.storage import UnifiedStorage, redact_url
+from tests.redis_topologies import namespace_keys
 
 
 async def test_components_are_built_without_io(
@@ -21,7 +22,7 @@ async def test_components_are_built_without_io(
     assert (components.ports.start, components.ports.end) == DEFAULT_PORT_RANGE
     assert components.oauth.issuer == DEFAULT_OAUTH_ISSUER
     # Not even the defaults: the orchestrator's startup initialises the storage.
-    assert list(raw.scan_iter(match=f"{namespace}:*")) == []
+    assert list(namespace_keys(raw, namespace)) == []
 
 
 async def test_settings_reach_their_components(redis_url: str, storage: UnifiedStorage) -> None:
@@ -60,4 +61,4 @@ async def test_bad_settings_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         await init_async_components(redis_url, storage, **settings)
-    assert list(raw.scan_iter(match=f"{namespace}:*")) == []
+    assert list(namespace_keys(raw, namespace)) == []

@@ -8,6 +8,7 @@ import redis
 
 from src.orchestrator import MainOrchestrator, ReconcileReport
 from src.storage import AUTH_EXCLUDED_PATHS, StorageClosedError, UnifiedStorage, live_instance
+from tests.keys_v2 import port_key, service_ports_key
 
 
 async def test_startup_initialises_then_reconciles(
@@ -15,8 +16,8 @@ async def test_startup_initialises_then_reconciles(
 ) -> None:
     # Left by an earlier run: a port whose service is gone. Written behind the storage's
     # back, since any storage call would initialise it first.
-    raw.set(f"{namespace}:{{ports}}:port:30003", "gone")
-    raw.sadd(f"{namespace}:{{ports}}:service:gone", "30003")
+    raw.set(port_key(namespace, 30003), "gone")
+    raw.sadd(service_ports_key(namespace, "gone"), "30003")
     assert raw.get(f"{namespace}:proxy:localhost") is None
 
     report = await orchestrator.startup()
@@ -25,7 +26,7 @@ async def test_startup_initialises_then_reconciles(
     localhost = await storage.aget_proxy_target("localhost")
     assert localhost is not None
     assert localhost.auth_excluded_paths == list(AUTH_EXCLUDED_PATHS)
-    assert raw.get(f"{namespace}:{{ports}}:port:30003") is None
+    assert raw.get(port_key(namespace, 30003)) is None
 
 
 async def test_shutdown_closes_the_storage_and_frees_its_slot(

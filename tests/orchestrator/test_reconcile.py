@@ -11,6 +11,8 @@ import redis
 
 from src.orchestrator import MainOrchestrator, ReconcileReport
 from src.storage import McpClientInfo, UnifiedStorage
+from tests.keys_v2 import service_ports_key, session_key, sessions_index_key
+from tests.redis_topologies import namespace_keys
 
 CLIENT = McpClientInfo(name="test-client", version="1.0")
 
@@ -18,7 +20,7 @@ CLIENT = McpClientInfo(name="test-client", version="1.0")
 def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:
     """Every key of the namespace with its value."""
     found: dict[bytes, object] = {}
-    for key in raw.scan_iter(match=f"{namespace}:*"):
+    for key in namespace_keys(raw, namespace):
         kind = raw.type(key)
         found[key] = raw.smembers(key) if kind == b"set" else raw.get(key)
     return found
@@ -34,7 +36,7 @@ async def open_session(storage: UnifiedStorage, user: str | None) -> str:
 def expire(raw: redis.Redis, namespace: str, session_id: str) -> None:
     """What the session's TTL running out does: its record disappears, its index entries
     stay."""
-    assert raw.delete(f"{namespace}:{{mcp}}:session:{session_id}") == 1
+    assert raw.delete(session_key(namespace, session_id)) == 1
 
 
 async def test_expired_sessions_are_dropped(
@@ -49,8 +51,8 @@ async def test_expired_sessions_are_dropped(
     report = await orchestrator.reconcile()
 
     assert report == ReconcileReport(expired_mcp_sessions=2)
-    assert raw.smembers(f"{namespace}:{{mcp}}:sessions") == {live.encode()}
-    assert raw.smembers(f"{namespace}:{{mcp}}:user:alice") == {live.encode()}
+    assert raw.smembers(sessions_index_key(namespace)) == {live.encode()}
+    assert raw.smembers(sessions_index_key(namespace, "alice")) == {live.encode()}
     assert [session.session_id for session in await storage.alist_mcp_sessions()] == [live]
 
 
@@ -120,7 +122,7 @@ async def test_a_corrupt_port_set_is_reported(
     orchestrator: MainOrchestrator, storage: UnifiedStorage, raw: redis.Redis, namespace: str
 ) -> None:
     await storage.aallocate_port("gone", 30000, 30009)
-    raw.sadd(f"{namespace}:{{ports}}:service:mangled", "http")
+    raw.sadd(service_ports_key(namespace, "mangled"), "http")
     await storage.aallocate_port("orphan", 30000, 30009)
 
     report = await orchestrator.reconcile()
@@ -128,21 +130,23 @@ async def test_a_corrupt_port_set_is_reported(
     assert report == ReconcileReport(
         released_ports={"gone": (30000,), "orphan": (30001,)},
         problems=(
-            f"ports of 'mangled' kept: record '{namespace}:{{ports}}:service:mangled' is "
+            f"ports of 'mangled' kept: record '{service_ports_key(namespace, 'mangled')}' is "
             "corrupt: a member is not a port number",
         ),
     )
-    assert raw.smembers(f"{namespace}:{{ports}}:service:mangled") == {b"http"}
+    assert raw.smembers(service_ports_key(namespace, "mangled")) == {b"http"}
 
 
 async def test_a_corrupt_port_owner_key_stops_only_the_port_step(
     orchestrator: MainOrchestrator, storage: UnifiedStorage, raw: redis.Redis, namespace: str
 ) -> None:
     await storage.aallocate_port("gone", 30000, 30009)
-    raw.sadd(f"{namespace}:{{ports}}:service:bad name", "30005")
+    raw.sadd(service_ports_key(namespace, "bad name"), "30005")
     expire(raw, namespace, await open_session(storage, None))
     ports_before = {
-        key: value for key, value in snapshot(raw, namespace).items() if b"{ports}" in key
+        key: value
+        for key, value in snapshot(raw, namespace).items()
+        if f"{{{namespace}:ports}}".encode() in key
     }
 
     report = await orchestrator.reconcile()
@@ -150,12 +154,14 @@ async def test_a_corrupt_port_owner_key_stops_only_the_port_step(
     assert report == ReconcileReport(
         expired_mcp_sessions=1,
         problems=(
-            f"ports not reconciled: record '{namespace}:{{ports}}:service:bad name' is "
+            f"ports not reconciled: record '{service_ports_key(namespace, 'bad name')}' is "
             "corrupt: the key does not end in a valid service name",
         ),
     )
     ports_after = {
-        key: value for key, value in snapshot(raw, namespace).items() if b"{ports}" in key
+        key: value
+        for key, value in snapshot(raw, namespace).items()
+        if f"{{{namespace}:ports}}".encode() in key
     }
     assert ports_after == ports_before
 
@@ -164,7 +170,7 @@ async def test_a_corrupt_session_index_stops_only_the_session_step(
     orchestrator: MainOrchestrator, storage: UnifiedStorage, raw: redis.Redis, namespace: str
 ) -> None:
     live = await open_session(storage, None)
-    raw.sadd(f"{namespace}:{{mcp}}:sessions", "not-a-session-id")
+    raw.sadd(sessions_index_key(namespace), "not-a-session-id")
     await storage.aallocate_port("gone", 30000, 30009)
 
     report = await orchestrator.reconcile()
@@ -172,11 +178,11 @@ async def test_a_corrupt_session_index_stops_only_the_session_step(
     assert report == ReconcileReport(
         released_ports={"gone": (30000,)},
         problems=(
-            f"expired MCP sessions not dropped: record '{namespace}:{{mcp}}:sessions' is "
+            f"expired MCP sessions not dropped: record '{sessions_index_key(namespace)}' is "
             "corrupt: a member is not a session id",
         ),
     )
-    assert raw.smembers(f"{namespace}:{{mcp}}:sessions") == {
+    assert raw.smembers(sessions_index_key(namespace)) == {
         live.encode(),
         b"not-a-session-id",
     }
@@ -191,7 +197,7 @@ async def test_the_report_is_logged(
 ) -> None:
     await storage.aallocate_port("gone", 30000, 30009)
     await storage.aallocate_port("gone", 30000, 30009)
-    raw.sadd(f"{namespace}:{{ports}}:service:mangled", "http")
+    raw.sadd(service_ports_key(namespace, "mangled"), "http")
     expire(raw, namespace, await open_session(storage, None))
     with caplog.at_level(logging.INFO, logger="src.orchestrator"):
         report = await orchestrator.reconcile()

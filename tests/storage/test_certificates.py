@@ -27,6 +27,8 @@ from src.storage import (
     StorageError,
     UnifiedStorage,
 )
+from tests.keys_v2 import cert_key, domain_key
+from tests.redis_topologies import namespace_keys
 
 Call = Callable[..., Any]
 
@@ -59,7 +61,7 @@ HOSTILE_TOKENS = ["", "a b", "a/b", "../x", "*", "a:b", "tok=", "t\u00f6k", "x" 
 def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:
     """Every key of the namespace with its value, to prove that nothing was written."""
     found: dict[bytes, object] = {}
-    for key in raw.scan_iter(match=f"{namespace}:*"):
+    for key in namespace_keys(raw, namespace):
         found[key] = raw.dump(key)
     return found
 
@@ -91,14 +93,6 @@ def certificate(
     )
 
 
-def cert_key(namespace: str, name: str) -> str:
-    return f"{namespace}:{{certs}}:cert:{name}"
-
-
-def domain_key(namespace: str, part: str) -> str:
-    return f"{namespace}:{{certs}}:domain:{part}"
-
-
 # Certificates
 
 
@@ -121,8 +115,8 @@ def test_store_get_and_list(call: Call, raw: redis.Redis, namespace: str) -> Non
 
 def test_domain_index_keys(call: Call, raw: redis.Redis, namespace: str) -> None:
     call("store_certificate", certificate("site", ["app.example.com", "*.example.com"]))
-    keys = {key.decode() for key in raw.scan_iter(match=f"{namespace}:*")}
-    ours = {key for key in keys if "{certs}" in key}
+    keys = {key.decode() for key in namespace_keys(raw, namespace)}
+    ours = {key for key in keys if f"{{{namespace}:certs}}" in key}
     assert ours == {
         cert_key(namespace, "site"),
         domain_key(namespace, "app.example.com"),

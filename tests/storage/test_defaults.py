@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from src.storage import AUTH_EXCLUDED_PATHS, CorruptRecordError, ProxyTarget, UnifiedStorage
+from tests.redis_topologies import namespace_keys
 
 
 def test_first_use_initialises(storage: UnifiedStorage, raw: redis.Redis, namespace: str) -> None:
@@ -94,5 +95,5 @@ def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:
     """Every key of the namespace with its value (a set's members as a set)."""
     return {
         key: raw.smembers(key) if raw.type(key) == b"set" else raw.get(key)
-        for key in raw.scan_iter(match=f"{namespace}:*")
+        for key in namespace_keys(raw, namespace)
     }

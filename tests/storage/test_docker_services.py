@@ -17,6 +17,7 @@ from src.storage import (
     InvalidKeyError,
     PortMapping,
 )
+from tests.redis_topologies import namespace_keys
 
 Call = Callable[..., Any]
 
@@ -40,7 +41,7 @@ HOSTILE_IMAGES = [
 
 def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:
     """Every key of the namespace with its value, to prove that nothing was written."""
-    return {key: raw.dump(key) for key in raw.scan_iter(match=f"{namespace}:*")}
+    return {key: raw.dump(key) for key in namespace_keys(raw, namespace)}
 
 
 def service(name: str = "web", **fields: Any) -> DockerService:

@@ -19,6 +19,8 @@ from src.storage import (
     StorageUnavailableError,
     UnifiedStorage,
 )
+from tests.keys_v2 import route_index_key
+from tests.redis_topologies import namespace_keys
 
 
 def test_refused_connection(closed_port: int, storage_registry: None) -> None:
@@ -116,7 +118,7 @@ def test_hostile_ids_are_rejected_and_write_nothing(
     storage: UnifiedStorage, raw: redis.Redis, namespace: str, value: str
 ) -> None:
     storage.initialize()
-    before = sorted(raw.scan_iter(match=f"{namespace}:*"))
+    before = sorted(namespace_keys(raw, namespace))
     for operation in (
         lambda: storage.set(value, "v"),
         lambda: storage.get(value),
@@ -134,7 +136,7 @@ def test_hostile_ids_are_rejected_and_write_nothing(
         ProxyTarget(hostname=value, target_url="http://x")
     with pytest.raises(ValueError):
         Route(route_id=value, path_pattern="/x", target_type="url", target_value="http://x")
-    assert sorted(raw.scan_iter(match=f"{namespace}:*")) == before
+    assert sorted(namespace_keys(raw, namespace)) == before
 
 
 @pytest.mark.parametrize(
@@ -195,7 +197,7 @@ def test_a_corrupt_route_index_is_reported(
     storage: UnifiedStorage, raw: redis.Redis, namespace: str
 ) -> None:
     storage.initialize()
-    index = f"{namespace}:{{routes}}:index"
+    index = route_index_key(namespace)
     raw.sadd(index, "bad id*")
     with pytest.raises(CorruptRecordError, match="not a valid route id") as raised:
         storage.list_routes()

@@ -20,6 +20,9 @@ from src.storage import (
     McpEvent,
     McpSession,
 )
+from tests.keys_v2 import events_key, session_key
+from tests.keys_v2 import sessions_index_key as index_key
+from tests.redis_topologies import namespace_keys
 
 Call = Callable[..., Any]
 
@@ -50,18 +53,6 @@ def create(call: Call, user: str | None = None, ttl: float = 60) -> McpSession:
     return session
 
 
-def session_key(namespace: str, session_id: str) -> str:
-    return f"{namespace}:{{mcp}}:session:{session_id}"
-
-
-def events_key(namespace: str, session_id: str) -> str:
-    return f"{namespace}:{{mcp}}:events:{session_id}"
-
-
-def index_key(namespace: str, user: str | None = None) -> str:
-    return f"{namespace}:{{mcp}}:sessions" if user is None else f"{namespace}:{{mcp}}:user:{user}"
-
-
 def members(raw: redis.Redis, key: str) -> set[str]:
     return {m.decode() if isinstance(m, bytes) else m for m in raw.smembers(key)}
 
@@ -69,7 +60,7 @@ def members(raw: redis.Redis, key: str) -> set[str]:
 def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:
     """Every key of the namespace with its value, to prove that nothing was written."""
     found: dict[bytes, object] = {}
-    for key in raw.scan_iter(match=f"{namespace}:*"):
+    for key in namespace_keys(raw, namespace):
         kind = raw.type(key)
         if kind == b"set":
             found[key] = raw.smembers(key)
@@ -93,7 +84,7 @@ def test_session_lifecycle(call: Call, raw: redis.Redis, namespace: str) -> None
     assert call("delete_mcp_session", session.session_id) is True
     assert call("delete_mcp_session", session.session_id) is False
     assert call("get_mcp_session", session.session_id) is None
-    assert not any(b"{mcp}" in key for key in snapshot(raw, namespace))
+    assert not any(b"mcp" in key for key in snapshot(raw, namespace))
 
 
 def test_a_session_records_the_oauth_client_that_opened_it(
@@ -138,7 +129,7 @@ def test_anonymous_sessions_are_only_in_the_main_index(
     session = create(call)
     assert session.user is None
     assert members(raw, index_key(namespace)) == {session.session_id}
-    assert list(raw.scan_iter(match=f"{namespace}:{{mcp}}:user:*")) == []
+    assert list(raw.scan_iter(match=f"{{{namespace}:mcp-user:*")) == []
 
 
 def test_touch_renews_the_ttl_of_session_and_stream(
@@ -268,18 +259,22 @@ def test_events_of_one_session_stay_there(call: Call) -> None:
     ]
 
 
-def test_key_schema_shares_one_cluster_slot(call: Call, raw: redis.Redis, namespace: str) -> None:
-    session = create(call, user="alice")
-    call("append_mcp_event", session.session_id, {"n": 1}, 10)
-    keys = [
-        session_key(namespace, session.session_id),
-        events_key(namespace, session.session_id),
-        index_key(namespace),
-        index_key(namespace, "alice"),
-    ]
-    assert raw.exists(*keys) == 4
-    assert raw.type(keys[1]) == b"stream"
-    assert len({key_slot(key.encode()) for key in keys}) == 1
+def test_key_schema_v2_slots(call: Call, raw: redis.Redis, namespace: str) -> None:
+    sessions = [create(call, user="alice") for _ in range(8)]
+    for session in sessions:
+        call("append_mcp_event", session.session_id, {"n": 1}, 10)
+        record, stream = (
+            session_key(namespace, session.session_id),
+            events_key(namespace, session.session_id),
+        )
+        assert raw.exists(record) == raw.exists(stream) == 1
+        assert raw.type(stream) == b"stream"
+        # A session's record and stream share its slot ...
+        assert key_slot(record.encode()) == key_slot(stream.encode())
+    assert raw.exists(index_key(namespace)) == raw.exists(index_key(namespace, "alice")) == 1
+    # ... and sessions spread over the slots (8 random ids in one of 16384: never).
+    slots = {key_slot(session_key(namespace, s.session_id).encode()) for s in sessions}
+    assert len(slots) > 1
 
 
 @pytest.mark.parametrize("session_id", HOSTILE_SESSION_IDS, ids=lambda v: repr(v)[:20])
@@ -380,7 +375,8 @@ def test_corrupt_session_record(call: Call, raw: redis.Redis, namespace: str) ->
 def test_session_record_under_another_id(call: Call, raw: redis.Redis, namespace: str) -> None:
     session, other = create(call, user="alice"), create(call, user="alice")
     key = session_key(namespace, other.session_id)
-    raw.copy(session_key(namespace, session.session_id), key, replace=True)
+    # GET and SET, not COPY: on a Cluster the two sessions live in different slots.
+    raw.set(key, raw.get(session_key(namespace, session.session_id)) or b"")
     for method, args in [
         ("get_mcp_session", (other.session_id,)),
         ("touch_mcp_session", (other.session_id, 60)),

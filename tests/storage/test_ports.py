@@ -10,6 +10,8 @@ import redis
 from redis.crc import key_slot
 
 from src.storage import CorruptRecordError, InvalidKeyError, NoFreePortError
+from tests.keys_v2 import port_key, service_ports_key
+from tests.redis_topologies import namespace_keys
 
 Call = Callable[..., Any]
 
@@ -20,7 +22,7 @@ HOSTILE_PORTS: list[object] = [0, -1, 65536, 10**30, True, False, 80.0, "80", No
 def snapshot(raw: redis.Redis, namespace: str) -> dict[bytes, object]:
     """Every key of the namespace with its value, to prove that nothing was written."""
     found: dict[bytes, object] = {}
-    for key in raw.scan_iter(match=f"{namespace}:*"):
+    for key in namespace_keys(raw, namespace):
         kind = raw.type(key)
         found[key] = raw.smembers(key) if kind == b"set" else raw.get(key)
     return found
@@ -71,8 +73,8 @@ def test_exhausted_range(call: Call, raw: redis.Redis, namespace: str) -> None:
 def test_large_range_spans_several_claim_batches(
     call: Call, raw: redis.Redis, namespace: str
 ) -> None:
-    taken = {f"{namespace}:{{ports}}:port:{port}": "squatter" for port in range(20000, 20700)}
-    raw.mset(taken)
+    for port in range(20000, 20700):
+        raw.set(port_key(namespace, port), "squatter")
     assert call("allocate_port", "web", 20000, 21000) == 20700
     with pytest.raises(NoFreePortError):
         call("allocate_port", "web", 20000, 20699)
@@ -95,7 +97,7 @@ def test_list_port_services(call: Call, raw: redis.Redis, namespace: str) -> Non
     call("allocate_port", "api", 30000, 30009)
     call("allocate_port", "web", 30000, 30009)
     # The same key shape one namespace down is another storage's, not this one's.
-    raw.sadd(f"{namespace}:nested:{{ports}}:service:db", "30005")
+    raw.sadd(f"{{{namespace}:nested:ports}}:service:db", "30005")
     assert call("list_port_services") == ["api", "web"]
     call("release_port", 30001)
     assert call("list_port_services") == ["web"]
@@ -108,7 +110,7 @@ def test_list_port_services_reports_a_corrupt_key(
     call: Call, raw: redis.Redis, namespace: str, suffix: str
 ) -> None:
     call("allocate_port", "web", 30000, 30009)
-    raw.sadd(f"{namespace}:{{ports}}:service:{suffix}", "30005")
+    raw.sadd(service_ports_key(namespace, suffix), "30005")
     before = snapshot(raw, namespace)
     with pytest.raises(CorruptRecordError, match="does not end in a valid service name"):
         call("list_port_services")
@@ -117,11 +119,11 @@ def test_list_port_services_reports_a_corrupt_key(
 
 def test_key_schema_shares_one_cluster_slot(call: Call, raw: redis.Redis, namespace: str) -> None:
     call("allocate_port", "web", 30000, 30009)
-    port_key = f"{namespace}:{{ports}}:port:30000"
-    service_key = f"{namespace}:{{ports}}:service:web"
-    assert raw.get(port_key) == b"web"
-    assert raw.smembers(service_key) == {b"30000"}
-    assert key_slot(port_key.encode()) == key_slot(service_key.encode())
+    port = port_key(namespace, 30000)
+    service = service_ports_key(namespace, "web")
+    assert raw.get(port) == b"web"
+    assert raw.smembers(service) == {b"30000"}
+    assert key_slot(port.encode()) == key_slot(service.encode())
 
 
 @pytest.mark.parametrize("service", HOSTILE_SERVICES)
@@ -172,9 +174,9 @@ def test_whole_port_range_bounds(call: Call) -> None:
 
 
 def test_corrupt_records_are_reported(call: Call, raw: redis.Redis, namespace: str) -> None:
-    raw.set(f"{namespace}:{{ports}}:port:30000", "not a service!")
+    raw.set(port_key(namespace, 30000), "not a service!")
     with pytest.raises(CorruptRecordError, match="owner is not a valid service name"):
         call("release_port", 30000)
-    raw.sadd(f"{namespace}:{{ports}}:service:web", "http")
+    raw.sadd(service_ports_key(namespace, "web"), "http")
     with pytest.raises(CorruptRecordError, match="not a port number"):
         call("list_ports", "web")
