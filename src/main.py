@@ -7,7 +7,8 @@ but the proxy's rules. The proxy's bounds are options too (`--head-timeout`, ...
 `ProxySettings`).
 `python -m src oauth register-client ...` / `oauth delete-client CLIENT_ID` / `oauth login
 ...` register an OAuth client, delete one with its tokens, and issue a user's first token
-pair. `startup_once()` is the startup entry that
+pair. `python -m src users add NAME` (password from standard input) / `users remove NAME` /
+`users list` manage the users who may sign in. `startup_once()` is the startup entry that
 `storage-guard check-startup` runs (`[tool.storage-guard] startup`).
 
 Every command goes through the same `startup()`: one storage on `REDIS_URL` (else on an
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import signal
@@ -36,7 +38,15 @@ from asgiref.sync import sync_to_async
 from uvicorn.logging import DefaultFormatter
 
 from .api.async_init import DEFAULT_OAUTH_ISSUER, init_async_components
-from .api.routers.oauth import CommandError, delete_client, login, register_client
+from .api.routers.oauth import (
+    CommandError,
+    add_user,
+    delete_client,
+    list_users,
+    login,
+    register_client,
+    remove_user,
+)
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from .integration import Gateway, build_gateway
 from .orchestrator import MainOrchestrator
@@ -148,6 +158,44 @@ def oauth_command(args: argparse.Namespace) -> int:
             output = asyncio.run(_oauth(url, args))
     except (StorageError, EmbeddedRedisError, CommandError) as exc:
         print(f"oauth {args.oauth_command} failed: {exc}", file=sys.stderr)
+        return 1
+    print(output)
+    return 0
+
+
+def read_password(prompt: str = "password: ") -> str:
+    """The password for `users add`: typed without echo on a terminal, else the first line
+    of standard input (its line ending removed), so a script can pipe it in."""
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _run_users_command(storage: UnifiedStorage, args: argparse.Namespace) -> str:
+    if args.users_command == "add":
+        return add_user(storage, name=args.name, password=args.password, replace=args.replace)
+    if args.users_command == "remove":
+        return remove_user(storage, name=args.name)
+    return list_users(storage)
+
+
+async def _users(url: str, args: argparse.Namespace) -> str:
+    async with started(url) as orchestrator:
+        return await sync_to_async(_run_users_command, thread_sensitive=False)(
+            orchestrator.components.storage, args
+        )
+
+
+def users_command(args: argparse.Namespace) -> int:
+    """Run a `users` subcommand on the one storage and print its output; 0 on success.
+    `users add` reads the password first, before any storage is started."""
+    if args.users_command == "add":
+        args.password = read_password()
+    try:
+        with redis_url() as url:
+            output = asyncio.run(_users(url, args))
+    except (StorageError, EmbeddedRedisError, CommandError) as exc:
+        print(f"users {args.users_command} failed: {exc}", file=sys.stderr)
         return 1
     print(output)
     return 0
@@ -448,7 +496,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     login_parser.add_argument("--client-id", required=True)
     login_parser.add_argument("--user", required=True)
     login_parser.add_argument("--scope", help="default: everything the client may get")
+    users = commands.add_parser("users", help="manage the users who may sign in")
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    add_parser = users_commands.add_parser(
+        "add", help="add a user; the password is read from standard input (no echo on a tty)"
+    )
+    add_parser.add_argument("name", metavar="NAME")
+    add_parser.add_argument(
+        "--replace", action="store_true", help="change the password of an existing user"
+    )
+    remove_parser = users_commands.add_parser("remove", help="remove a user")
+    remove_parser.add_argument("name", metavar="NAME")
+    users_commands.add_parser("list", help="list the users")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve_command(args)
+    if args.command == "users":
+        return users_command(args)
     return oauth_command(args)

@@ -82,10 +82,10 @@ def namespace(redis_server: Topology) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:12]}"
     yield name
     with redis_server.client() as client:
-        keys = list(client.scan_iter(match=f"{name}:*", count=1000))
-        if keys:
+        # Key schema v2 puts the namespace inside an entity's hash tag: `{<name>:...}...`.
+        for pattern in (f"{name}:*", f"{{{name}:*"):
             # One key at a time: on a Cluster they live in different slots.
-            for key in keys:
+            for key in list(client.scan_iter(match=pattern, count=1000)):
                 client.delete(key)
 
 

@@ -52,12 +52,14 @@ from ._registry import (
     live_instance,
 )
 from ._routes import RouteListing
+from ._user_models import MAX_PASSWORD_LENGTH, SignInFailures, User, UserExistsError
 from .unified_storage import UnifiedStorage
 
 __all__ = [
     "API_URL",
     "AUTH_EXCLUDED_PATHS",
     "LOCALHOST",
+    "MAX_PASSWORD_LENGTH",
     "AccessTokenRecord",
     "AcmeAccount",
     "AttemptCount",
@@ -88,6 +90,7 @@ __all__ = [
     "RouteListing",
     "RouteMode",
     "RouteTargetType",
+    "SignInFailures",
     "StorageAlreadyCreatedError",
     "StorageClosedError",
     "StorageConfigurationError",
@@ -101,6 +104,8 @@ __all__ = [
     "TokenRecord",
     "UnifiedStorage",
     "UnknownOAuthClientError",
+    "User",
+    "UserExistsError",
     "assert_single_instance",
     "isolated_storage_registry",
     "live_instance",

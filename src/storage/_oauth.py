@@ -69,7 +69,14 @@ from ._oauth_models import (
     secret_matches,
     validate_user,
 )
-from ._operations import Atomic, Command, Operation, load_all, ttl_milliseconds
+from ._operations import (
+    Atomic,
+    Command,
+    Operation,
+    count_attempt,
+    load_all,
+    ttl_milliseconds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -186,17 +193,6 @@ if the client existed, else 0; returns -1 (nothing deleted) when the members pas
 exactly the index's, because tokens were issued since they were read. Once the client is
 gone no token can be issued to it (`_ISSUE` checks), and its refresh tokens are gone, so
 no rotation can add any either."""
-
-_COUNT_ATTEMPT = """
-local count = redis.call('INCR', KEYS[1])
-if redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return {count, redis.call('PTTL', KEYS[1])}
-"""
-"""KEYS[1]: a counter. Counts one attempt; the first of a window starts the window (ARGV[1]
-ms). Returns the count and the ms left in the window."""
-
 
 # Keys
 
@@ -448,8 +444,8 @@ def count_registration_attempt(
 ) -> Operation[AttemptCount]:
     """Count an attempt of `address`; see `OAuthRecords.count_registration_attempt`."""
     key = registrations_key(keys, address)
-    count, left_ms = yield _eval(_COUNT_ATTEMPT, [key], [ttl_milliseconds(window)])
-    return AttemptCount(int(count), timedelta(milliseconds=int(left_ms)))
+    count, left_ms = yield from count_attempt(key, window)
+    return AttemptCount(count, timedelta(milliseconds=left_ms))
 
 
 def get_oauth_client(keys: KeySchema, client_id: str) -> Operation[OAuthClient | None]:

@@ -14,6 +14,7 @@ from ._oauth import OAuthRecords
 from ._ports import PortRecords
 from ._proxy_targets import ProxyTargetRecords
 from ._routes import RouteRecords
+from ._users import UserRecords
 from ._values import ValueRecords
 
 
@@ -27,6 +28,7 @@ class UnifiedStorage(
     CertificateRecords,
     DockerServiceRecords,
     OAuthRecords,
+    UserRecords,
 ):
     """The gateway's storage on Redis: one instance per process, created by the composition root.
 
