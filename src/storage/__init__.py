@@ -3,6 +3,12 @@
 `async_redis_storage` and `redis_storage` are deprecated shims kept for old call sites.
 """
 
+from ._authorization_models import (
+    AuthorizationAsk,
+    AuthorizationCode,
+    AuthorizationRequest,
+    valid_code_challenge,
+)
 from ._certificate_models import AcmeAccount, Certificate, CertificateStatus
 from ._certificates import CertificateDomainConflictError
 from ._config import redact_url
@@ -63,6 +69,9 @@ __all__ = [
     "AccessTokenRecord",
     "AcmeAccount",
     "AttemptCount",
+    "AuthorizationAsk",
+    "AuthorizationCode",
+    "AuthorizationRequest",
     "Certificate",
     "CertificateDomainConflictError",
     "CertificateStatus",
@@ -110,6 +119,7 @@ __all__ = [
     "isolated_storage_registry",
     "live_instance",
     "redact_url",
+    "valid_code_challenge",
     "validate_docker_image",
     "validate_docker_service_name",
 ]

@@ -46,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from ._base import StorageBase
 from ._codec import ModelT, decode_record, encode_record, key_text
 from ._errors import CorruptRecordError, InvalidKeyError
-from ._keys import KeySchema, validate_identifier
+from ._keys import KeySchema, validate_hostname, validate_identifier
 from ._oauth_models import (
     AccessTokenRecord,
     AttemptCount,
@@ -302,6 +302,7 @@ class _Grant:
     scope: str
     family_id: str
     now: datetime
+    audience: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +319,7 @@ def _token_fields(grant: _Grant, ttl_ms: int) -> dict[str, object]:
         "user": grant.user,
         "scope": grant.scope,
         "family_id": grant.family_id,
+        "audience": grant.audience,
         "issued_at": grant.now,
         "expires_at": grant.now + timedelta(milliseconds=ttl_ms),
     }
@@ -349,20 +351,32 @@ def _store_args(keys: KeySchema, tokens: Sequence[_NewToken]) -> tuple[list[str]
     return token_keys, args
 
 
-def _issue(
+def new_family_id() -> str:
+    """A fresh token family id: one grant's tokens share it."""
+    return secrets.token_hex(16)
+
+
+def issue(
     keys: KeySchema,
     client_id: str,
     user: str | None,
     scope: str,
     access_ttl: float | timedelta,
     refresh_ttl: float | timedelta | None,
+    *,
+    family_id: str | None = None,
+    audience: str | None = None,
 ) -> Operation[IssuedTokens]:
+    """Issue an access token (and a refresh token, given `refresh_ttl`) of the family
+    `family_id` (default: a new one), for `audience` (a proxy target's hostname; `None`:
+    every target)."""
     grant = _Grant(
         client_id=validate_identifier(client_id, "client id"),
         user=None if user is None else validate_user(user),
         scope=normalize_scope(scope),
-        family_id=secrets.token_hex(16),
+        family_id=new_family_id() if family_id is None else family_id,
         now=_now(),
+        audience=None if audience is None else validate_hostname(audience),
     )
     access_token, access, stored_access = _new_access_token(grant, ttl_milliseconds(access_ttl))
     tokens = [stored_access]
@@ -515,8 +529,16 @@ def introspect_token(keys: KeySchema, token: str) -> Operation[TokenRecord | Non
 
 
 def _revoke_family(keys: KeySchema, record: TokenRecord) -> Operation[int]:
-    family = family_key(keys, record.family_id)
-    indexes = _index_keys(keys, record.client_id, record.user)
+    return (yield from revoke_grant(keys, record.family_id, record.client_id, record.user))
+
+
+def revoke_grant(
+    keys: KeySchema, family_id: str, client_id: str, user: str | None
+) -> Operation[int]:
+    """Revoke every token of the family `family_id` (issued to `client_id` for `user`);
+    how many token keys existed."""
+    family = family_key(keys, family_id)
+    indexes = _index_keys(keys, client_id, user)
     while True:
         members = _members(family, (yield ("SMEMBERS", family)))
         deleted = yield _eval(
@@ -558,12 +580,16 @@ def rotate_refresh_token(
             )
         if requested is not None and not scope_within(requested, record.scope):
             raise InvalidScopeError("the requested scope exceeds the scope originally granted")
-        grant = _Grant(record.client_id, record.user, record.scope, record.family_id, now)
+        grant = _Grant(
+            record.client_id, record.user, record.scope, record.family_id, now, record.audience
+        )
         # RFC 6749 §6: the new refresh token keeps the scope of the one it replaces; only
         # the access token may be narrowed.
         refresh_token, stored_refresh = _new_refresh_token(grant, refresh_ms)
         if requested is not None:
-            grant = _Grant(record.client_id, record.user, requested, record.family_id, now)
+            grant = _Grant(
+                record.client_id, record.user, requested, record.family_id, now, record.audience
+            )
         access_token, access, stored_access = _new_access_token(grant, access_ms)
         tokens = [stored_access, stored_refresh]
         indexes = _index_keys(keys, record.client_id, record.user)
@@ -771,7 +797,7 @@ class OAuthRecords(StorageBase):
         scopes the client may have is the caller's policy.
         """
         return self._run(
-            _issue(self._keys, client_id, user, scope, access_ttl, refresh_ttl),
+            issue(self._keys, client_id, user, scope, access_ttl, refresh_ttl),
             "issue_token_pair",
         )
 
@@ -784,7 +810,7 @@ class OAuthRecords(StorageBase):
         refresh_ttl: float | timedelta,
     ) -> IssuedTokens:
         """Async twin of `issue_token_pair()`."""
-        return await self._arun(_issue(self._keys, client_id, user, scope, access_ttl, refresh_ttl))
+        return await self._arun(issue(self._keys, client_id, user, scope, access_ttl, refresh_ttl))
 
     def issue_client_token(
         self, client_id: str, scope: str, access_ttl: float | timedelta
@@ -792,14 +818,14 @@ class OAuthRecords(StorageBase):
         """Issue an access token (no refresh token) to the client acting for itself, as the
         client credentials grant does. Errors as for `issue_token_pair()`."""
         return self._run(
-            _issue(self._keys, client_id, None, scope, access_ttl, None), "issue_client_token"
+            issue(self._keys, client_id, None, scope, access_ttl, None), "issue_client_token"
         )
 
     async def aissue_client_token(
         self, client_id: str, scope: str, access_ttl: float | timedelta
     ) -> IssuedTokens:
         """Async twin of `issue_client_token()`."""
-        return await self._arun(_issue(self._keys, client_id, None, scope, access_ttl, None))
+        return await self._arun(issue(self._keys, client_id, None, scope, access_ttl, None))
 
     def get_access_token(self, token: str) -> AccessTokenRecord | None:
         """The record of the access token `token`; `None` when unknown, expired or revoked

@@ -6,6 +6,7 @@ Each record family lives in a module of its own (`_values`, `_proxy_targets`, `_
 
 from __future__ import annotations
 
+from ._authorization import AuthorizationRecords
 from ._certificates import CertificateRecords
 from ._config_changes import ConfigChangeRecords
 from ._docker_services import DockerServiceRecords
@@ -29,6 +30,7 @@ class UnifiedStorage(
     DockerServiceRecords,
     OAuthRecords,
     UserRecords,
+    AuthorizationRecords,
 ):
     """The gateway's storage on Redis: one instance per process, created by the composition root.
 

@@ -1,6 +1,9 @@
 """The OAuth server's HTTP endpoints.
 
-    POST /token          RFC 6749: `refresh_token` (rotating) and `client_credentials` grants
+    GET|POST /authorize  the authorization code grant with PKCE and the sign-in page
+                         (`authorize`)
+    POST /token          RFC 6749: `authorization_code` (PKCE S256), `refresh_token`
+                         (rotating) and `client_credentials` grants
     POST /revoke         RFC 7009
     POST /introspect     RFC 7662
     POST /register       RFC 7591 dynamic client registration (`registration`)
@@ -35,6 +38,7 @@ from ....storage import (
     UnifiedStorage,
 )
 from ...request_body import CLOSE_CONNECTION, BodyTooLargeError, read_body
+from .authorize import authorize_router
 from .client_auth import ClientAuthError, client_credentials
 from .forms import FormError, parse_form
 from .oauth_status import status_router
@@ -111,13 +115,14 @@ class OAuthEndpoints:
             try:
                 grant = OAuthGrantType(grant_type)
             except ValueError:
-                raise OAuthError(
-                    "unsupported_grant_type", "supported: refresh_token, client_credentials"
-                ) from None
+                supported = ", ".join(grant.value for grant in OAuthGrantType)
+                raise OAuthError("unsupported_grant_type", f"supported: {supported}") from None
             client = await self._authenticate(request, form, public=True)
             if not client.allows(grant):
                 raise OAuthError("unauthorized_client", f"the client may not use {grant.value}")
-            if grant is OAuthGrantType.REFRESH_TOKEN:
+            if grant is OAuthGrantType.AUTHORIZATION_CODE:
+                issued = await self._authorization_code(client, form)
+            elif grant is OAuthGrantType.REFRESH_TOKEN:
                 issued = await self._refresh(client, form)
             else:
                 issued = await self._client_credentials(client, form)
@@ -126,6 +131,27 @@ class OAuthEndpoints:
             return exc.response()
         except StorageUnavailableError:
             return _unavailable()
+
+    async def _authorization_code(self, client: OAuthClient, form: dict[str, str]) -> IssuedTokens:
+        code = _required(form, "code")
+        resource = form.get("resource")
+        if resource is not None:
+            # RFC 8707 §2.2: the resource asked for must be the one the code was issued
+            # for; checked before the exchange, which would use the code up.
+            record = await self._storage.aget_authorization_code(code)
+            if record is not None and record.resource != resource:
+                raise OAuthError("invalid_target", "the code was issued for another resource")
+        try:
+            return await self._storage.aredeem_authorization_code(
+                code,
+                client.client_id,
+                form.get("redirect_uri"),
+                form.get("code_verifier"),
+                self._settings.access_token_ttl,
+                self._settings.refresh_token_ttl,
+            )
+        except InvalidGrantError as exc:
+            raise OAuthError("invalid_grant", str(exc)) from None
 
     async def _refresh(self, client: OAuthClient, form: dict[str, str]) -> IssuedTokens:
         refresh_token = _required(form, "refresh_token")
@@ -200,8 +226,7 @@ class OAuthEndpoints:
 
     async def metadata(self) -> JSONResponse:
         """`GET /.well-known/oauth-authorization-server` (RFC 8414): the endpoints that
-        exist, and nothing else. There is no authorization endpoint yet, so no response
-        type is supported (the list is required, and empty) and no PKCE method is named."""
+        exist, and nothing else; PKCE with S256 only."""
         confidential = [
             TokenEndpointAuthMethod.CLIENT_SECRET_BASIC.value,
             TokenEndpointAuthMethod.CLIENT_SECRET_POST.value,
@@ -210,12 +235,16 @@ class OAuthEndpoints:
         return JSONResponse(
             {
                 "issuer": self._settings.issuer,
+                "authorization_endpoint": self._settings.endpoint("/authorize"),
                 "token_endpoint": self._settings.endpoint("/token"),
                 "registration_endpoint": self._settings.endpoint("/register"),
                 "revocation_endpoint": self._settings.endpoint("/revoke"),
                 "introspection_endpoint": self._settings.endpoint("/introspect"),
                 "grant_types_supported": [grant.value for grant in OAuthGrantType],
-                "response_types_supported": [],
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "code_challenge_methods_supported": ["S256"],
+                "authorization_response_iss_parameter_supported": True,
                 "token_endpoint_auth_methods_supported": with_public,
                 "revocation_endpoint_auth_methods_supported": with_public,
                 "introspection_endpoint_auth_methods_supported": confidential,
@@ -269,5 +298,6 @@ def oauth_router(storage: UnifiedStorage, settings: OAuthSettings) -> APIRouter:
     )
     router.add_api_route("/health", endpoints.health, methods=["GET"])
     router.include_router(registration_router(storage, settings))
+    router.include_router(authorize_router(storage, settings))
     router.include_router(status_router(storage))
     return router
