@@ -13,7 +13,6 @@ addressed as `localhost`, whose OAuth issuer is `http://localhost:<port>`.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,46 +31,14 @@ from mcp.shared.auth import (
     OAuthClientMetadata,
     OAuthToken,
 )
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from src.api.async_init import AsyncComponents, init_async_components
-from src.api.routers.oauth import OAuthSettings
-from src.integration import build_gateway
 from src.storage import OAuthGrantType, UnifiedStorage
 
-from .conftest import LoopbackServer
+from .conftest import Served, served_gateway
 from .sign_in import sign_in
 
 TOOLS = {"list_proxies", "list_routes", "list_certificates", "list_ports", "get_port_owner"}
 CALLBACK = "http://127.0.0.1:33418/callback"
-
-
-class _Deferred:
-    """An ASGI application given once the server's port (and so the issuer) is known."""
-
-    app: ASGIApp
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    issuer: str
-    """`http://localhost:<port>`: the gateway's own host, as a client addresses it."""
-
-
-async def served_gateway(
-    redis_url: str, storage: UnifiedStorage, settings: dict[str, object]
-) -> tuple[LoopbackServer, str, AsyncComponents]:
-    deferred = _Deferred()
-    server = LoopbackServer(deferred, proxy_headers=False)
-    issuer = f"http://localhost:{server.port}"
-    components = await init_async_components(redis_url, storage, oauth_issuer=issuer)
-    oauth = OAuthSettings(issuer=issuer, **settings)  # type: ignore[arg-type]
-    components = dataclasses.replace(components, oauth=oauth)
-    deferred.app = build_gateway(components).proxy
-    return server, issuer, components
 
 
 @pytest.fixture
