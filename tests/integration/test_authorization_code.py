@@ -195,13 +195,19 @@ async def test_a_pkce_mismatch_is_refused(flow: Flow) -> None:
         ({"resource": "http://nowhere.test/"}, "invalid_target"),
         ({"resource": "not a url"}, "invalid_target"),
         ({"scope": "admin"}, "invalid_scope"),
+        (
+            {"resource": "http://a.test/", "extra": "&resource=http%3A%2F%2Fb.test%2F"},
+            "invalid_request",
+        ),
     ],
 )
 async def test_errors_go_back_to_the_redirect_uri(
     flow: Flow, overrides: dict[str, str | None], error: str
 ) -> None:
     _, challenge = pkce()
-    url = flow.authorization_url(**{"code_challenge": challenge, **overrides})
+    overrides = dict(overrides)
+    extra = overrides.pop("extra", None) or ""
+    url = flow.authorization_url(**{"code_challenge": challenge, **overrides}) + extra
     redirect = redirect_of(await flow.browser.get(url))
     assert redirect.location.startswith(f"{CALLBACK}?")
     assert redirect.parameters["error"] == error

@@ -113,7 +113,6 @@ class _Authorize:
     async def start(self, request: Request) -> Response:
         """`GET /authorize`: check the request, store it, show the sign-in page."""
         query = request.query_params
-        repeated = [name for name in _PARAMETERS if len(query.getlist(name)) > 1]
         try:
             client = await self._client(query.get("client_id"))
             if client is None:
@@ -121,7 +120,12 @@ class _Authorize:
             redirect_uri = query.get("redirect_uri")
             if redirect_uri is None and len(client.redirect_uris) == 1:
                 redirect_uri = client.redirect_uris[0]
-            if redirect_uri is None or redirect_uri not in client.redirect_uris or repeated:
+            identifying = ("client_id", "redirect_uri")
+            if (
+                redirect_uri is None
+                or redirect_uri not in client.redirect_uris
+                or any(len(query.getlist(name)) > 1 for name in identifying)
+            ):
                 return error_page(
                     "The application's redirect URI is missing or not one it registered."
                 )
@@ -155,6 +159,10 @@ class _Authorize:
         self, client: OAuthClient, redirect_uri: str, request: Request
     ) -> AuthorizationAsk:
         query = request.query_params
+        repeated = [name for name in _PARAMETERS if len(query.getlist(name)) > 1]
+        if repeated:
+            # RFC 6749 §3.1; one `resource` only: a token has one audience here.
+            raise _Redirected("invalid_request", f"the {repeated[0]} parameter is repeated")
         if query.get("response_type") != "code":
             raise _Redirected("unsupported_response_type", "the only response type is code")
         if not client.allows(OAuthGrantType.AUTHORIZATION_CODE):
