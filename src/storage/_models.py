@@ -74,6 +74,8 @@ class ProxyTarget(BaseModel):
     @field_validator("required_scopes")
     @classmethod
     def _valid_scopes(cls, value: list[str]) -> list[str]:
+        if any(not scope or " " in scope for scope in value):
+            raise ValueError("each required scope is one scope token")
         return normalize_scope(" ".join(value)).split()
 
     @field_validator("hostname")

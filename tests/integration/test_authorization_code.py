@@ -10,11 +10,13 @@ sign-ins past the failure limits.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import httpx
@@ -24,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from src.api.routers.oauth import OAuthSettings
 from src.storage import OAuthGrantType, ProxyTarget, UnifiedStorage
 
 from .conftest import LoopbackServer, served_gateway
@@ -160,6 +163,21 @@ async def test_a_token_for_a_works_at_a_only(flow: Flow) -> None:
     assert refreshed.status_code == 200
     assert (await flow.at("b.test", refreshed.json()["access_token"])).status_code == 401
     assert (await flow.at("a.test", refreshed.json()["access_token"])).status_code == 200
+    # A refresh may name the grant's resource, never another one.
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": refreshed.json()["refresh_token"],
+        "client_id": flow.client_id,
+    }
+    for other in ("http://b.test/", "http://nowhere.test/"):
+        elsewhere = await flow.browser.post(
+            f"{flow.issuer}/token", data={**refresh, "resource": other}
+        )
+        assert (elsewhere.status_code, elsewhere.json()["error"]) == (400, "invalid_target")
+    same = await flow.browser.post(
+        f"{flow.issuer}/token", data={**refresh, "resource": "http://a.test/mcp"}
+    )
+    assert same.status_code == 200, same.text
 
 
 async def test_a_reused_code_is_refused_and_revokes_its_tokens(flow: Flow) -> None:
@@ -358,3 +376,48 @@ async def test_dynamic_registration_of_a_code_client(flow: Flow) -> None:
         json={"redirect_uris": ["https://app.example/cb"], "grant_types": ["authorization_code"]},
     )
     assert confidential.status_code == 201 and "client_secret" in confidential.json()
+
+
+def test_sign_in_settings_have_their_documented_defaults_and_are_checked() -> None:
+    defaults = OAuthSettings(issuer="http://localhost")
+    assert (
+        defaults.authorization_code_ttl,
+        defaults.authorization_request_ttl,
+        defaults.sign_in_failures_per_user,
+        defaults.sign_in_failures_per_address,
+        defaults.sign_in_failure_window,
+    ) == (timedelta(seconds=60), timedelta(minutes=10), 5, 20, timedelta(minutes=15))
+    for name in ("sign_in_failures_per_user", "sign_in_failures_per_address"):
+        for bad in (0, -1, True):
+            with pytest.raises(ValueError, match=name):
+                OAuthSettings(issuer="http://localhost", **{name: bad})  # type: ignore[arg-type]
+    for name in ("authorization_code_ttl", "authorization_request_ttl", "sign_in_failure_window"):
+        with pytest.raises(ValueError, match=name):
+            OAuthSettings(issuer="http://localhost", **{name: timedelta(0)})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def short_lived(
+    redis_url: str, storage: UnifiedStorage, backend: LoopbackServer
+) -> AsyncIterator[Flow]:
+    settings: dict[str, object] = {
+        "authorization_code_ttl": timedelta(milliseconds=300),
+        "authorization_request_ttl": timedelta(milliseconds=300),
+    }
+    async for made in _flow(redis_url, storage, backend, settings):
+        yield made
+
+
+async def test_pages_and_codes_expire_after_their_ttls(short_lived: Flow) -> None:
+    _, challenge = pkce()
+    page = await short_lived.browser.get(short_lived.authorization_url(code_challenge=challenge))
+    await asyncio.sleep(0.5)
+    expired = await post_form(short_lived.browser, page, "alice", "alice-password")
+    assert expired.status_code == 400 and "location" not in expired.headers
+    assert "expired" in expired.text
+
+    verifier, challenge = pkce()
+    code = await short_lived.code(challenge)
+    await asyncio.sleep(0.5)
+    refused = await short_lived.exchange(code, verifier)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")

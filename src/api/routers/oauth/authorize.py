@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from urllib.parse import urlencode, urlsplit
 
@@ -147,7 +148,7 @@ class _Authorize:
         page.set_cookie(
             _cookie_name(token),
             nonce,
-            max_age=int(self._settings.authorization_request_ttl.total_seconds()),
+            max_age=max(1, math.ceil(self._settings.authorization_request_ttl.total_seconds())),
             path="/authorize",
             secure=self._settings.issuer.startswith("https://"),
             httponly=True,

@@ -43,6 +43,7 @@ from .client_auth import ClientAuthError, client_credentials
 from .forms import FormError, parse_form
 from .oauth_status import status_router
 from .registration import registration_router
+from .resources import InvalidTargetError, resource_audience
 from .responses import (
     OAuthError,
     invalid_client,
@@ -155,6 +156,9 @@ class OAuthEndpoints:
 
     async def _refresh(self, client: OAuthClient, form: dict[str, str]) -> IssuedTokens:
         refresh_token = _required(form, "refresh_token")
+        resource = form.get("resource")
+        if resource is not None:
+            await self._check_refresh_resource(refresh_token, resource)
         try:
             return await self._storage.arotate_refresh_token(
                 refresh_token,
@@ -167,6 +171,18 @@ class OAuthEndpoints:
             raise OAuthError("invalid_grant", str(exc)) from None
         except InvalidScopeError as exc:
             raise OAuthError("invalid_scope", str(exc)) from None
+
+    async def _check_refresh_resource(self, refresh_token: str, resource: str) -> None:
+        """RFC 8707 at a refresh: the resource must be the grant's own. A refreshed token
+        keeps its grant's audience, so naming another resource (or one for a grant that
+        named none) is `invalid_target`, never a token for it."""
+        try:
+            audience = await resource_audience(self._storage, resource)
+        except InvalidTargetError as exc:
+            raise OAuthError("invalid_target", str(exc)) from None
+        record = await self._storage.aintrospect_token(refresh_token)
+        if record is not None and record.kind == "refresh" and record.audience != audience:
+            raise OAuthError("invalid_target", "the refresh token was issued for another resource")
 
     async def _client_credentials(self, client: OAuthClient, form: dict[str, str]) -> IssuedTokens:
         try:
