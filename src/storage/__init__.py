@@ -14,6 +14,7 @@ from ._certificates import CertificateDomainConflictError
 from ._config import redact_url
 from ._config_changes import ConfigChange
 from ._defaults import API_URL, AUTH_EXCLUDED_PATHS, LOCALHOST, DefaultsReport
+from ._device import DeviceAuthorization, DeviceGrantError, shown_user_code
 from ._docker_services import (
     DockerDesiredState,
     DockerService,
@@ -78,6 +79,8 @@ __all__ = [
     "ConfigChange",
     "CorruptRecordError",
     "DefaultsReport",
+    "DeviceAuthorization",
+    "DeviceGrantError",
     "DockerDesiredState",
     "DockerService",
     "DockerServiceExistsError",
@@ -119,6 +122,7 @@ __all__ = [
     "isolated_storage_registry",
     "live_instance",
     "redact_url",
+    "shown_user_code",
     "valid_code_challenge",
     "validate_docker_image",
     "validate_docker_service_name",

@@ -40,6 +40,8 @@ class OAuthGrantType(StrEnum):
     AUTHORIZATION_CODE = "authorization_code"
     REFRESH_TOKEN = "refresh_token"
     CLIENT_CREDENTIALS = "client_credentials"
+    DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+    """RFC 8628: a device without a browser signs its user in on another one."""
 
 
 class TokenEndpointAuthMethod(StrEnum):

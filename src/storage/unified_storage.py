@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._authorization import AuthorizationRecords
 from ._certificates import CertificateRecords
 from ._config_changes import ConfigChangeRecords
+from ._device import DeviceRecords
 from ._docker_services import DockerServiceRecords
 from ._mcp import McpRecords
 from ._oauth import OAuthRecords
@@ -31,6 +32,7 @@ class UnifiedStorage(
     OAuthRecords,
     UserRecords,
     AuthorizationRecords,
+    DeviceRecords,
 ):
     """The gateway's storage on Redis: one instance per process, created by the composition root.
 

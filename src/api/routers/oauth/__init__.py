@@ -2,7 +2,8 @@
 health and status routes, the sign-in page, and the management commands."""
 
 from .bearer_auth import BearerAuthBackend
-from .commands import CommandError, delete_client, login, register_client
+from .commands import CommandError, delete_client, issue_token, register_client
+from .device_login import device_login
 from .endpoints import oauth_router
 from .oauth_status import oauth_status
 from .settings import OAuthSettings
@@ -14,8 +15,9 @@ __all__ = [
     "OAuthSettings",
     "add_user",
     "delete_client",
+    "device_login",
+    "issue_token",
     "list_users",
-    "login",
     "oauth_router",
     "oauth_status",
     "register_client",

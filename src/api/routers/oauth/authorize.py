@@ -18,9 +18,7 @@ and answers with a redirect to the client: `redirect_uri?code=...&state=...&iss=
   site carries no cookie (Lax cookies are not sent on cross-site POSTs), and a token an
   attacker opened for himself is bound to his own browser, so he cannot sign a victim
   into his account either.
-- Failed sign-ins count per user and per client address (`sign_in_failures_per_user` /
-  `_per_address` per `sign_in_failure_window`); past either, the page answers 429 "too
-  many attempts" without checking the password.
+- Failed sign-ins are limited per user and per client address (see `sign_in`).
 
 No secret (password, code, form token, nonce) is logged or shown in a message.
 """
@@ -47,6 +45,7 @@ from ....storage import (
     OAuthGrantType,
     StorageUnavailableError,
     UnifiedStorage,
+    User,
     valid_code_challenge,
 )
 from ...request_body import BodyTooLargeError, read_body
@@ -54,10 +53,10 @@ from .forms import FormError, parse_form
 from .resources import InvalidTargetError, resource_audience
 from .scopes import granted_scope
 from .settings import OAuthSettings
+from .sign_in import check_sign_in
 from .sign_in_page import PAGE_HEADERS, SignInForm, error_page, sign_in_page
 
 _COOKIE_PREFIX = "gateway_authorize_"
-_UNKNOWN_ADDRESS = "unknown"
 _PARAMETERS = (
     "response_type",
     "client_id",
@@ -258,44 +257,21 @@ class _Authorize:
         pending: AuthorizationRequest,
         client: OAuthClient,
     ) -> Response:
-        username = form.get("username", "")
-
-        def again(message: str, status: int) -> Response:
-            return sign_in_page(
-                SignInForm(token, client.name, pending.resource, pending.scope, username, message),
-                status,
-            )
-
-        if not username or "password" not in form:
-            return again("Enter your user name and password.", 400)
-        address = request.client.host if request.client else _UNKNOWN_ADDRESS
-        try:
-            failures = await self._storage.aget_sign_in_failures(username, address)
-        except ValueError:  # not a name any user can have: nothing to check or count
-            return again("Wrong user name or password.", 401)
-        if (
-            failures.user >= self._settings.sign_in_failures_per_user
-            or failures.address >= self._settings.sign_in_failures_per_address
-        ):
-            retry_after = str(int(self._settings.sign_in_failure_window.total_seconds()))
+        checked = await check_sign_in(self._storage, self._settings, request, form)
+        if not isinstance(checked, User):
             return sign_in_page(
                 SignInForm(
                     token,
                     client.name,
                     pending.resource,
                     pending.scope,
-                    username,
-                    "Too many attempts: sign-in is paused for a while. Try again later.",
+                    form.get("username", ""),
+                    checked.message,
                 ),
-                429,
-                {"Retry-After": retry_after},
+                checked.status,
+                checked.headers,
             )
-        user = await self._storage.averify_user(username, form["password"])
-        if user is None:
-            await self._storage.acount_sign_in_failure(
-                username, address, self._settings.sign_in_failure_window
-            )
-            return again("Wrong user name or password.", 401)
+        user = checked
         taken = await self._storage.atake_authorization_request(token)
         if taken is None:
             return error_page("This sign-in is complete already.")

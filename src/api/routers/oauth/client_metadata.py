@@ -7,8 +7,9 @@ The policy, where RFC 7591 leaves it to the server:
   `localhost`: RFC 8252 §7.3, what native MCP clients listen on), absolute, without a
   fragment (RFC 6749 §3.1.2) or user information; anything else is `invalid_redirect_uri`.
 - Grant types are those a client may register for itself: `authorization_code` (the RFC's
-  default when `grant_types` is omitted; it needs at least one redirect URI) and
-  `refresh_token`. `client_credentials` gives a token without any user signing in, so
+  default when `grant_types` is omitted; it needs at least one redirect URI),
+  `refresh_token` and the device grant (RFC 8628; a user approves each sign-in).
+  `client_credentials` gives a token without any user signing in, so
   anyone who could register such a client could reach every protected target: those
   clients are registered by an administrator (`python -m src oauth register-client`).
 - Response types: `code` for a client of the authorization code grant, else none; what
@@ -33,7 +34,11 @@ from urllib.parse import urlsplit
 from ....storage import OAuthClient, OAuthGrantType, TokenEndpointAuthMethod
 
 JSON_CONTENT_TYPE = "application/json"
-REGISTRABLE_GRANT_TYPES = (OAuthGrantType.AUTHORIZATION_CODE, OAuthGrantType.REFRESH_TOKEN)
+REGISTRABLE_GRANT_TYPES = (
+    OAuthGrantType.AUTHORIZATION_CODE,
+    OAuthGrantType.REFRESH_TOKEN,
+    OAuthGrantType.DEVICE_CODE,
+)
 DEFAULT_CLIENT_NAME = "unnamed client"
 """The name of a client that registered without `client_name`."""
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})

@@ -33,6 +33,12 @@ DEFAULT_SIGN_IN_FAILURES_PER_ADDRESS = 20
 """Failed sign-ins from one client address per window, for any users: spraying one
 password over many names is bounded too, while a shared office address still has room."""
 DEFAULT_SIGN_IN_FAILURE_WINDOW = timedelta(minutes=15)
+DEFAULT_DEVICE_CODE_TTL = timedelta(minutes=10)
+"""How long a device code (and its user code) waits for the user: RFC 8628 §3.2's
+example, time to find another device and sign in."""
+DEFAULT_DEVICE_POLL_INTERVAL = timedelta(seconds=5)
+"""How often a device may poll the token endpoint (RFC 8628 §3.2's default); sooner is
+`slow_down`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,8 @@ class OAuthSettings:
         sign_in_failures_per_address: the same bound per client address.
         sign_in_failure_window: the fixed window of both counts, started by the first
             failure.
+        device_code_ttl: how long a device authorization waits for its user.
+        device_poll_interval: how often a device may poll for its tokens.
     """
 
     issuer: str
@@ -72,6 +80,8 @@ class OAuthSettings:
     sign_in_failures_per_user: int = DEFAULT_SIGN_IN_FAILURES_PER_USER
     sign_in_failures_per_address: int = DEFAULT_SIGN_IN_FAILURES_PER_ADDRESS
     sign_in_failure_window: timedelta = DEFAULT_SIGN_IN_FAILURE_WINDOW
+    device_code_ttl: timedelta = DEFAULT_DEVICE_CODE_TTL
+    device_poll_interval: timedelta = DEFAULT_DEVICE_POLL_INTERVAL
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -93,6 +103,8 @@ class OAuthSettings:
             "authorization_code_ttl",
             "authorization_request_ttl",
             "sign_in_failure_window",
+            "device_code_ttl",
+            "device_poll_interval",
         ):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name} must be positive")

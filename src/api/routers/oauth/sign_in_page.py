@@ -87,3 +87,40 @@ def error_page(message: str, status: int = 400) -> HTMLResponse:
     """An authorization error shown to the user, never a redirect: for a request whose
     client or redirect URI cannot be trusted, or whose sign-in cannot go on."""
     return _page("Sign-in failed", f'<p class="error" role="alert">{escape(message)}</p>', status)
+
+
+def device_page(
+    user_code: str = "",
+    message: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    *,
+    username: str = "",
+) -> HTMLResponse:
+    """The device verification page (RFC 8628 §3.3): the code the device shows, and the
+    user's name and password."""
+    shown = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
+    body = (
+        "<p>Enter the code your device shows, and sign in to let it act on your behalf.</p>"
+        f"{shown}"
+        '<form method="post" action="/device/verify">'
+        '<label for="user_code">Device code</label>'
+        '<input id="user_code" name="user_code" autocomplete="off" required '
+        f'value="{escape(user_code)}">'
+        '<label for="username">User name</label>'
+        '<input id="username" name="username" autocomplete="username" required '
+        f'value="{escape(username)}">'
+        '<label for="password">Password</label>'
+        '<input id="password" name="password" type="password" '
+        'autocomplete="current-password" required>'
+        '<button type="submit" name="action" value="approve">Sign in and allow</button>'
+        '<button type="submit" name="action" value="deny" formnovalidate>Deny</button>'
+        "</form>"
+    )
+    return _page("Sign in a device", body, status, headers)
+
+
+def device_done_page(approved: bool) -> HTMLResponse:
+    """What the user sees once the device's request is decided."""
+    text = "The device is signed in; you may close this page." if approved else "Denied."
+    return _page("Device sign-in", f"<p>{escape(text)}</p>", 200)
