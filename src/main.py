@@ -5,10 +5,13 @@ SIGINT or SIGTERM: the proxy, which serves the gateway's own API (the OAuth serv
 `/mcp`) in-process on the `localhost` host. No other port is opened: the API has no door
 but the proxy's rules. The proxy's bounds are options too (`--head-timeout`, ...; see
 `ProxySettings`).
-`python -m src oauth register-client ...` / `oauth delete-client CLIENT_ID` / `oauth login
-...` register an OAuth client, delete one with its tokens, and issue a user's first token
-pair. `startup_once()` is the startup entry that
-`storage-guard check-startup` runs (`[tool.storage-guard] startup`).
+`python -m src oauth register-client ...` / `oauth delete-client CLIENT_ID` / `oauth
+issue-token ...` register an OAuth client, delete one with its tokens, and issue a user's
+token pair without a sign-in (an admin's tool); `oauth login` signs a user in from the
+terminal with the device grant, against a running gateway. `python -m src users add NAME`
+(password from standard input) / `users remove NAME` / `users list` manage the users who
+may sign in. `startup_once()` is the startup entry that `storage-guard check-startup` runs
+(`[tool.storage-guard] startup`).
 
 Every command goes through the same `startup()`: one storage on `REDIS_URL` (else on an
 embedded Redis kept in `.gateway/redis/` under the current directory), the components and
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import signal
@@ -36,7 +40,16 @@ from asgiref.sync import sync_to_async
 from uvicorn.logging import DefaultFormatter
 
 from .api.async_init import DEFAULT_OAUTH_ISSUER, init_async_components
-from .api.routers.oauth import CommandError, delete_client, login, register_client
+from .api.routers.oauth import (
+    CommandError,
+    add_user,
+    delete_client,
+    device_login,
+    issue_token,
+    list_users,
+    register_client,
+    remove_user,
+)
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from .integration import Gateway, build_gateway
 from .orchestrator import MainOrchestrator
@@ -51,6 +64,9 @@ from .storage import (
 from .workers import STOP_SIGNALS, run_workers
 
 EMBEDDED_DATA_DIR = Path(".gateway") / "redis"
+CLIENT_SECRET_VARIABLE = "OAUTH_CLIENT_SECRET"
+"""Where `oauth login` reads a confidential client's secret (never from the command line,
+which other users of the machine can see)."""
 DEFAULT_PROXY_HOST = "127.0.0.1"
 DEFAULT_PROXY_PORT = 8080
 GRACEFUL_SHUTDOWN = 10
@@ -130,7 +146,7 @@ def _run_oauth_command(storage: UnifiedStorage, args: argparse.Namespace) -> str
         )
     if args.oauth_command == "delete-client":
         return delete_client(storage, client_id=args.client_id)
-    return login(storage, client_id=args.client_id, user=args.user, scope=args.scope)
+    return issue_token(storage, client_id=args.client_id, user=args.user, scope=args.scope)
 
 
 async def _oauth(url: str, args: argparse.Namespace) -> str:
@@ -141,13 +157,74 @@ async def _oauth(url: str, args: argparse.Namespace) -> str:
         )
 
 
+def _device_login(args: argparse.Namespace) -> str:
+    def tell(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    return device_login(
+        args.gateway,
+        client_id=args.client_id,
+        client_secret=os.environ.get(CLIENT_SECRET_VARIABLE),
+        scope=args.scope,
+        resource=args.resource,
+        tell=tell,
+    )
+
+
 def oauth_command(args: argparse.Namespace) -> int:
-    """Run an `oauth` subcommand on the one storage and print its output; 0 on success."""
+    """Run an `oauth` subcommand and print its output; 0 on success. `login` talks to a
+    running gateway over HTTP; the others run on the one storage."""
+    if args.oauth_command == "login":
+        try:
+            output = _device_login(args)
+        except CommandError as exc:
+            print(f"oauth login failed: {exc}", file=sys.stderr)
+            return 1
+        print(output)
+        return 0
     try:
         with redis_url() as url:
             output = asyncio.run(_oauth(url, args))
     except (StorageError, EmbeddedRedisError, CommandError) as exc:
         print(f"oauth {args.oauth_command} failed: {exc}", file=sys.stderr)
+        return 1
+    print(output)
+    return 0
+
+
+def read_password(prompt: str = "password: ") -> str:
+    """The password for `users add`: typed without echo on a terminal, else the first line
+    of standard input (its line ending removed), so a script can pipe it in."""
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _run_users_command(storage: UnifiedStorage, args: argparse.Namespace) -> str:
+    if args.users_command == "add":
+        return add_user(storage, name=args.name, password=args.password, replace=args.replace)
+    if args.users_command == "remove":
+        return remove_user(storage, name=args.name)
+    return list_users(storage)
+
+
+async def _users(url: str, args: argparse.Namespace) -> str:
+    async with started(url) as orchestrator:
+        return await sync_to_async(_run_users_command, thread_sensitive=False)(
+            orchestrator.components.storage, args
+        )
+
+
+def users_command(args: argparse.Namespace) -> int:
+    """Run a `users` subcommand on the one storage and print its output; 0 on success.
+    `users add` reads the password first, before any storage is started."""
+    if args.users_command == "add":
+        args.password = read_password()
+    try:
+        with redis_url() as url:
+            output = asyncio.run(_users(url, args))
+    except (StorageError, EmbeddedRedisError, CommandError) as exc:
+        print(f"users {args.users_command} failed: {exc}", file=sys.stderr)
         return 1
     print(output)
     return 0
@@ -442,13 +519,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         "delete-client", help="delete a client (also a dynamically registered one) and its tokens"
     )
     delete_parser.add_argument("client_id", metavar="CLIENT_ID")
+    issue_parser = oauth_commands.add_parser(
+        "issue-token",
+        help="an admin's tool: issue a token pair for a user of a client without any "
+        "sign-in; prints it (shown once)",
+    )
+    issue_parser.add_argument("--client-id", required=True)
+    issue_parser.add_argument("--user", required=True)
+    issue_parser.add_argument("--scope", help="default: everything the client may get")
     login_parser = oauth_commands.add_parser(
-        "login", help="issue a user's first token pair for a client; prints it (shown once)"
+        "login",
+        help="sign in from this terminal (device grant): approve the code shown on any "
+        f"browser; prints the tokens. A confidential client's secret comes from "
+        f"${CLIENT_SECRET_VARIABLE}",
+    )
+    login_parser.add_argument(
+        "--gateway",
+        default=f"http://localhost:{DEFAULT_PROXY_PORT}",
+        help=f"the gateway's issuer URL (default: http://localhost:{DEFAULT_PROXY_PORT})",
     )
     login_parser.add_argument("--client-id", required=True)
-    login_parser.add_argument("--user", required=True)
     login_parser.add_argument("--scope", help="default: everything the client may get")
+    login_parser.add_argument("--resource", help="the protected URL the tokens are for")
+    users = commands.add_parser("users", help="manage the users who may sign in")
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    add_parser = users_commands.add_parser(
+        "add", help="add a user; the password is read from standard input (no echo on a tty)"
+    )
+    add_parser.add_argument("name", metavar="NAME")
+    add_parser.add_argument(
+        "--replace", action="store_true", help="change the password of an existing user"
+    )
+    remove_parser = users_commands.add_parser("remove", help="remove a user")
+    remove_parser.add_argument("name", metavar="NAME")
+    users_commands.add_parser("list", help="list the users")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve_command(args)
+    if args.command == "users":
+        return users_command(args)
     return oauth_command(args)

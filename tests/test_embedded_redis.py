@@ -130,7 +130,7 @@ def test_oauth_commands_reach_the_data_of_the_running_server(tmp_path: Path) -> 
         assert registered.returncode == 0, registered.stderr
         client_id = re.search(r"client_id: (\S+)", registered.stdout)
         assert client_id is not None
-        logged_in = oauth(tmp_path, "login", "--client-id", client_id[1], "--user", "alice")
+        logged_in = oauth(tmp_path, "issue-token", "--client-id", client_id[1], "--user", "alice")
         assert logged_in.returncode == 0, logged_in.stderr
         assert json.loads(logged_in.stdout)["token_type"] == "Bearer"
         # Written into the holder's server, and no second server was ever there.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..storage import ProxyTarget
+from ..storage import AccessTokenRecord, ProxyTarget
 from .auth_paths import is_auth_excluded
 
 CHECKED_TOKEN = "gateway.checked_token"
@@ -59,3 +59,32 @@ def challenge(credentials: BearerCredentials, resource_metadata_url: str | None)
     if resource_metadata_url is not None:
         parameters.append(f'resource_metadata="{resource_metadata_url}"')
     return f"Bearer {', '.join(parameters)}" if parameters else "Bearer"
+
+
+def audience_matches(token: AccessTokenRecord, target: ProxyTarget) -> bool:
+    """Whether the token is for this target (RFC 8707): its audience is the target's
+    hostname, or it has none. Tokens without an audience (client credentials, tokens an
+    administrator minted, grants that named no resource, records from before audiences)
+    stay valid on every auth-enabled target, as every token was before: the operators'
+    scripts that hold them keep working, and the replay such a token allows is bounded
+    since the gateway no longer forwards the tokens it checked to any upstream."""
+    return token.audience is None or token.audience == target.hostname
+
+
+def admitted(token: AccessTokenRecord, target: ProxyTarget) -> bool:
+    """Whether the target admits the token's user and scope (`allowed_users`,
+    `required_scopes`); a token of a client acting for itself has no user, so a target
+    that names its users does not admit it."""
+    if target.allowed_users is not None and token.user not in target.allowed_users:
+        return False
+    return set(target.required_scopes) <= set(token.scope.split())
+
+
+def insufficient_scope(target: ProxyTarget, resource_metadata_url: str) -> str:
+    """The `WWW-Authenticate` value of a 403 answer (RFC 6750 §3.1): the token is valid,
+    but this target does not admit it; the scope it needs, when it names one."""
+    parameters = ['error="insufficient_scope"']
+    if target.required_scopes:
+        parameters.append(f'scope="{" ".join(target.required_scopes)}"')
+    parameters.append(f'resource_metadata="{resource_metadata_url}"')
+    return f"Bearer {', '.join(parameters)}"

@@ -17,7 +17,9 @@ Answers of its own:
   host, without authentication: see `resource_metadata`; 404 for a suffix that is not a
   plain path, 405 for a method other than GET;
 - 401 with a `WWW-Authenticate: Bearer` challenge pointing to that metadata: a needed
-  access token is missing or invalid;
+  access token is missing or invalid, or is for another target (its audience, RFC 8707);
+- 403 `insufficient_scope`: a valid token whose user or scope the target does not admit
+  (`ProxyTarget.allowed_users`, `required_scopes`);
 - 404: a host without a proxy target;
 - 408: the request body sat idle past `body_timeout`;
 - 413: the request body is larger than the target accepts;
@@ -57,7 +59,15 @@ from ..storage import (
     StorageError,
     UnifiedStorage,
 )
-from .authorization import CHECKED_TOKEN, bearer_credentials, challenge, requires_token
+from .authorization import (
+    CHECKED_TOKEN,
+    admitted,
+    audience_matches,
+    bearer_credentials,
+    challenge,
+    insufficient_scope,
+    requires_token,
+)
 from .config_cache import ConfigCache
 from .forwarding import (
     Credentials,
@@ -396,12 +406,19 @@ class UnifiedHandler:
         token = None
         if credentials.token is not None:
             token = await self._storage.aget_access_token(credentials.token)
-        if token is None:
+        # The audience and the admission are in the record fetched: no other round trip.
+        if token is None or not audience_matches(token, target):
             refusal = challenge(credentials, metadata_url(origin))
             return Reply(
                 401,
                 "a valid bearer access token is required",
                 ((b"www-authenticate", refusal.encode()),),
+            )
+        if not admitted(token, target):
+            return Reply(
+                403,
+                "this host does not admit this token's user or scope",
+                ((b"www-authenticate", insufficient_scope(target, metadata_url(origin)).encode()),),
             )
         return token
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._keys import validate_hostname, validate_identifier
+from ._oauth_models import normalize_scope, validate_user
 
 
 def _now() -> datetime:
@@ -57,7 +58,25 @@ class ProxyTarget(BaseModel):
     forward_credentials: bool = False
     """Whether the bearer token the gateway checked, and the gateway's cookies, are passed
     on to this target's upstream; by default they stay in the gateway."""
+    allowed_users: list[str] | None = None
+    """The users whose tokens this auth-enabled target admits; `None`: every user, and
+    clients acting for themselves. Anyone else gets 403 `insufficient_scope`."""
+    required_scopes: list[str] = Field(default_factory=list)
+    """Scope tokens an access token must hold here (all of them); else 403
+    `insufficient_scope`."""
     created_at: datetime = Field(default_factory=_now)
+
+    @field_validator("allowed_users")
+    @classmethod
+    def _valid_users(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [validate_user(user) for user in value]
+
+    @field_validator("required_scopes")
+    @classmethod
+    def _valid_scopes(cls, value: list[str]) -> list[str]:
+        if any(not scope or " " in scope for scope in value):
+            raise ValueError("each required scope is one scope token")
+        return normalize_scope(" ".join(value)).split()
 
     @field_validator("hostname")
     @classmethod

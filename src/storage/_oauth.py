@@ -62,7 +62,7 @@ from datetime import UTC, datetime, timedelta
 from ._base import StorageBase
 from ._codec import ModelT, decode_record, encode_record, key_text
 from ._errors import CorruptRecordError, InvalidKeyError
-from ._keys import KeySchema, validate_identifier
+from ._keys import KeySchema, validate_hostname, validate_identifier
 from ._oauth_keys import (
     FAMILY_ID,
     MEMBER,
@@ -104,6 +104,7 @@ from ._operations import (
     GetMany,
     Operation,
     Replicated,
+    count_attempt,
     load_all,
     ttl_milliseconds,
 )
@@ -190,15 +191,6 @@ entries to remove, which follow; then three values per entry to add: entry, expi
 ms), TTL (ms). The index lives as long as its longest-lived token; expired entries are
 dropped. Returns 1, or 0 (nothing written) when KEYS[2] does not exist."""
 
-_COUNT_ATTEMPT = """
-local count = redis.call('INCR', KEYS[1])
-if redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return {count, redis.call('PTTL', KEYS[1])}
-"""
-"""KEYS[1]: a counter. Counts one attempt; the first of a window starts the window (ARGV[1]
-ms). Returns the count and the ms left in the window."""
 
 
 def _index_keys(keys: KeySchema, client_id: str, user: str | None) -> list[str]:
@@ -294,6 +286,7 @@ class _Grant:
     scope: str
     family_id: str
     now: datetime
+    audience: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +303,7 @@ def _token_fields(grant: _Grant, ttl_ms: int) -> dict[str, object]:
         "user": grant.user,
         "scope": grant.scope,
         "family_id": grant.family_id,
+        "audience": grant.audience,
         "issued_at": grant.now,
         "expires_at": grant.now + timedelta(milliseconds=ttl_ms),
     }
@@ -364,20 +358,32 @@ def _update_index(
     return bool(applied)
 
 
-def _issue(
+def new_family_id() -> str:
+    """A fresh token family id: one grant's tokens share it."""
+    return secrets.token_hex(16)
+
+
+def issue(
     keys: KeySchema,
     client_id: str,
     user: str | None,
     scope: str,
     access_ttl: float | timedelta,
     refresh_ttl: float | timedelta | None,
+    *,
+    family_id: str | None = None,
+    audience: str | None = None,
 ) -> Operation[IssuedTokens]:
+    """Issue an access token (and a refresh token, given `refresh_ttl`) of the family
+    `family_id` (default: a new one), for `audience` (a proxy target's hostname; `None`:
+    every target)."""
     grant = _Grant(
         client_id=validate_identifier(client_id, "client id"),
         user=None if user is None else validate_user(user),
         scope=normalize_scope(scope),
-        family_id=secrets.token_hex(16),
+        family_id=new_family_id() if family_id is None else family_id,
         now=_now(),
+        audience=None if audience is None else validate_hostname(audience),
     )
     access_token, access, stored_access = _new_access_token(grant, ttl_milliseconds(access_ttl))
     tokens = [stored_access]
@@ -479,8 +485,8 @@ def count_registration_attempt(
 ) -> Operation[AttemptCount]:
     """Count an attempt of `address`; see `OAuthRecords.count_registration_attempt`."""
     key = registrations_key(keys, address)
-    count, left_ms = yield _eval(_COUNT_ATTEMPT, [key], [ttl_milliseconds(window)])
-    return AttemptCount(int(count), timedelta(milliseconds=int(left_ms)))
+    count, left_ms = yield from count_attempt(key, window)
+    return AttemptCount(count, timedelta(milliseconds=left_ms))
 
 
 def get_oauth_client(keys: KeySchema, client_id: str) -> Operation[OAuthClient | None]:
@@ -575,19 +581,29 @@ def _revoke_grant(keys: KeySchema, family_id: str) -> Operation[list[str]]:
         # A rotation added tokens since SMEMBERS: read the set again.
 
 
-def _unindex(keys: KeySchema, record: TokenRecord, members: Sequence[str]) -> Operation[None]:
-    """Remove the entries of a grant's `members` from the indexes of `record`'s grant."""
+def _unindex(
+    keys: KeySchema, family_id: str, client_id: str, user: str | None, members: Sequence[str]
+) -> Operation[None]:
+    """Remove the entries of a grant's `members` from its client's and its user's indexes."""
     if not members:
         return
     now_ms = _unix_ms(_now())
-    for index in _index_keys(keys, record.client_id, record.user):
-        yield from _update_index(index, now_ms, record.family_id, removed=members)
+    for index in _index_keys(keys, client_id, user):
+        yield from _update_index(index, now_ms, family_id, removed=members)
+
+
+def revoke_grant(
+    keys: KeySchema, family_id: str, client_id: str, user: str | None
+) -> Operation[int]:
+    """Revoke every token of the grant `family_id` (issued to `client_id` for `user`), and
+    remove them from the indexes; how many tokens the grant had."""
+    members = yield from _revoke_grant(keys, family_id)
+    yield from _unindex(keys, family_id, client_id, user, members)
+    return len(members)
 
 
 def _revoke_family(keys: KeySchema, record: TokenRecord) -> Operation[int]:
-    members = yield from _revoke_grant(keys, record.family_id)
-    yield from _unindex(keys, record, members)
-    return len(members)
+    return (yield from revoke_grant(keys, record.family_id, record.client_id, record.user))
 
 
 def rotate_refresh_token(
@@ -623,12 +639,16 @@ def rotate_refresh_token(
             )
         if requested is not None and not scope_within(requested, record.scope):
             raise InvalidScopeError("the requested scope exceeds the scope originally granted")
-        grant = _Grant(record.client_id, record.user, record.scope, family_id, now)
+        grant = _Grant(
+            record.client_id, record.user, record.scope, family_id, now, record.audience
+        )
         # RFC 6749 §6: the new refresh token keeps the scope of the one it replaces; only
         # the access token may be narrowed.
         refresh_token, stored_refresh = _new_refresh_token(grant, refresh_ms)
         if requested is not None:
-            grant = _Grant(record.client_id, record.user, requested, family_id, now)
+            grant = _Grant(
+                record.client_id, record.user, requested, family_id, now, record.audience
+            )
         access_token, access, stored_access = _new_access_token(grant, access_ms)
         tokens = [stored_access, stored_refresh]
         args: list[object] = [raw, encode_record(record.model_copy(update={"used_at": now}))]
@@ -672,7 +692,7 @@ def revoke_token(keys: KeySchema, token: str, client_id: str) -> Operation[bool]
             [member],
         )
     )
-    yield from _unindex(keys, access, [member])
+    yield from _unindex(keys, access.family_id, access.client_id, access.user, [member])
     return bool(deleted)
 
 
@@ -853,7 +873,7 @@ class OAuthRecords(StorageBase):
         scopes the client may have is the caller's policy.
         """
         return self._run(
-            _issue(self._keys, client_id, user, scope, access_ttl, refresh_ttl),
+            issue(self._keys, client_id, user, scope, access_ttl, refresh_ttl),
             "issue_token_pair",
         )
 
@@ -866,7 +886,7 @@ class OAuthRecords(StorageBase):
         refresh_ttl: float | timedelta,
     ) -> IssuedTokens:
         """Async twin of `issue_token_pair()`."""
-        return await self._arun(_issue(self._keys, client_id, user, scope, access_ttl, refresh_ttl))
+        return await self._arun(issue(self._keys, client_id, user, scope, access_ttl, refresh_ttl))
 
     def issue_client_token(
         self, client_id: str, scope: str, access_ttl: float | timedelta
@@ -874,14 +894,14 @@ class OAuthRecords(StorageBase):
         """Issue an access token (no refresh token) to the client acting for itself, as the
         client credentials grant does. Errors as for `issue_token_pair()`."""
         return self._run(
-            _issue(self._keys, client_id, None, scope, access_ttl, None), "issue_client_token"
+            issue(self._keys, client_id, None, scope, access_ttl, None), "issue_client_token"
         )
 
     async def aissue_client_token(
         self, client_id: str, scope: str, access_ttl: float | timedelta
     ) -> IssuedTokens:
         """Async twin of `issue_client_token()`."""
-        return await self._arun(_issue(self._keys, client_id, None, scope, access_ttl, None))
+        return await self._arun(issue(self._keys, client_id, None, scope, access_ttl, None))
 
     def get_access_token(self, token: str) -> AccessTokenRecord | None:
         """The record of the access token `token`; `None` when unknown, expired or revoked

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._errors import StorageError
-from ._keys import validate_identifier
+from ._keys import validate_hostname, validate_identifier
 
 _SECRET_BYTES = 32
 # What a bearer token may look like on the wire (RFC 6750 `b64token`), bounded: anything
@@ -37,8 +37,11 @@ _MAX_NAME_LENGTH = 256
 class OAuthGrantType(StrEnum):
     """The grants a client may use at the token endpoint."""
 
+    AUTHORIZATION_CODE = "authorization_code"
     REFRESH_TOKEN = "refresh_token"
     CLIENT_CREDENTIALS = "client_credentials"
+    DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+    """RFC 8628: a device without a browser signs its user in on another one."""
 
 
 class TokenEndpointAuthMethod(StrEnum):
@@ -51,7 +54,8 @@ class TokenEndpointAuthMethod(StrEnum):
 
 
 class InvalidGrantError(StorageError):
-    """A refresh token is unknown, expired, revoked, already used, or another client's.
+    """A refresh token or authorization code is unknown, expired, revoked, already used,
+    another client's, or (a code) presented with another redirect URI or PKCE verifier.
 
     The message never contains the token.
     """
@@ -204,8 +208,17 @@ class _TokenRecord(BaseModel):
     family_id: str
     """The grant the token belongs to: every token issued from one login, and every
     rotation of it, shares this id (and is revoked together)."""
+    audience: str | None = None
+    """The hostname of the proxy target the token is for (RFC 8707); `None`: every
+    auth-enabled target (tokens of grants without a resource, and records from before
+    audiences existed)."""
     issued_at: datetime
     expires_at: datetime
+
+    @field_validator("audience")
+    @classmethod
+    def _valid_audience(cls, value: str | None) -> str | None:
+        return None if value is None else validate_hostname(value)
 
     @field_validator("client_id")
     @classmethod

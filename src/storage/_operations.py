@@ -100,6 +100,25 @@ def ttl_milliseconds(ttl: float | timedelta) -> int:
     return milliseconds
 
 
+_COUNT_ATTEMPT = """
+local count = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return {count, redis.call('PTTL', KEYS[1])}
+"""
+"""KEYS[1]: a counter. Counts one attempt; the first of a window starts the window (ARGV[1]
+ms). Returns the count and the ms left in the window."""
+
+
+def count_attempt(key: str, window: float | timedelta) -> Operation[tuple[int, int]]:
+    """Count one attempt in the fixed window of the counter `key` (started by its first
+    attempt, `window` long); the count so far, this one included, and the ms left in the
+    window. One script: a single command, never retried, so an attempt counts once."""
+    count, left_ms = yield ("EVAL", _COUNT_ATTEMPT, 1, key, ttl_milliseconds(window))
+    return int(count), int(left_ms)
+
+
 def scan(pattern: str) -> Operation[list[bytes]]:
     """Every key matching `pattern`, sorted (SCAN, so Redis is never blocked)."""
     found: list[bytes] = yield Scan(pattern)

@@ -6,14 +6,17 @@ Each record family lives in a module of its own (`_values`, `_proxy_targets`, `_
 
 from __future__ import annotations
 
+from ._authorization import AuthorizationRecords
 from ._certificates import CertificateRecords
 from ._config_changes import ConfigChangeRecords
+from ._device import DeviceRecords
 from ._docker_services import DockerServiceRecords
 from ._mcp import McpRecords
 from ._oauth import OAuthRecords
 from ._ports import PortRecords
 from ._proxy_targets import ProxyTargetRecords
 from ._routes import RouteRecords
+from ._users import UserRecords
 from ._values import ValueRecords
 
 
@@ -27,6 +30,9 @@ class UnifiedStorage(
     CertificateRecords,
     DockerServiceRecords,
     OAuthRecords,
+    UserRecords,
+    AuthorizationRecords,
+    DeviceRecords,
 ):
     """The gateway's storage on Redis: one instance per process, created by the composition root.
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -14,11 +16,11 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from src.api.async_init import AsyncComponents, init_async_components
 from src.api.routers.oauth import OAuthSettings, oauth_router
-from src.integration import build_api_app
+from src.integration import build_api_app, build_gateway
 from src.proxy.app import ProxyApp
 from src.proxy.settings import ProxySettings
 from src.storage import UnifiedStorage
@@ -75,6 +77,38 @@ class LoopbackServer:
             self._server.should_exit = True
             self._thread.join()
             self._socket.close()
+
+
+class _Deferred:
+    """An ASGI application given once the server's port (and so the issuer) is known."""
+
+    app: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A gateway served on loopback."""
+
+    issuer: str
+    """`http://localhost:<port>`: the gateway's own host, as a client addresses it."""
+
+
+async def served_gateway(
+    redis_url: str, storage: UnifiedStorage, settings: dict[str, object]
+) -> tuple[LoopbackServer, str, AsyncComponents]:
+    """The gateway as `serve` assembles it, on a loopback server (not started yet) whose
+    issuer is `http://localhost:<port>`, with the OAuth `settings` given."""
+    deferred = _Deferred()
+    server = LoopbackServer(deferred, proxy_headers=False)
+    issuer = f"http://localhost:{server.port}"
+    components = await init_async_components(redis_url, storage, oauth_issuer=issuer)
+    oauth = OAuthSettings(issuer=issuer, **settings)  # type: ignore[arg-type]
+    components = dataclasses.replace(components, oauth=oauth)
+    deferred.app = build_gateway(components).proxy
+    return server, issuer, components
 
 
 def api_app(storage: UnifiedStorage) -> FastAPI:

@@ -2,74 +2,43 @@
 `serve` assembles it (`build_gateway(...).proxy`), served by uvicorn on loopback and
 addressed as `localhost`, whose OAuth issuer is `http://localhost:<port>`.
 
-The SDK's `ClientCredentialsOAuthProvider` starts from nothing but a client id, a secret
-and the issuer: it follows the 401 to the protected-resource metadata, and that to the
-authorization server's metadata. There it stops today: the SDK's model of that document
-(`mcp.shared.auth.OAuthMetadata`, 2.3.0) requires `authorization_endpoint`, which RFC 8414
-§2 makes optional for a server without grants that use it, and the gateway has no
-authorization endpoint yet (it comes with the authorization code flow). The whole sign-in
-(token, `initialize`, tools listed and called) is written down below as a strict xfail:
-it fails the run the day it passes, to be turned into a plain test.
-
-The SDK's `OAuthClientProvider` (authorization code with PKCE) needs that endpoint too;
-registration is exercised with httpx instead, with its refusals, over the same sockets.
+- `OAuthClientProvider` starts from the server URL alone: it follows the 401 to the
+  protected-resource metadata and the authorization server's metadata, registers itself
+  (a public client), runs the authorization code flow with PKCE (its redirect handler
+  signs in by posting the sign-in form with httpx, as a browser would), lists and calls
+  the tools, and refreshes once its short-lived access token expires.
+- `ClientCredentialsOAuthProvider` starts from a client id, a secret and the issuer.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import httpx2
 import pytest
 from mcp import ClientSession
-from mcp.client.auth import OAuthFlowError
+from mcp.client.auth import OAuthClientProvider
 from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthMetadata, OAuthToken
-from pydantic import ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
 
-from src.api.async_init import AsyncComponents, init_async_components
-from src.api.routers.oauth import OAuthSettings
-from src.integration import build_gateway
 from src.storage import OAuthGrantType, UnifiedStorage
 
-from .conftest import LoopbackServer
+from .conftest import Served, served_gateway
+from .sign_in import sign_in
 
 TOOLS = {"list_proxies", "list_routes", "list_certificates", "list_ports", "get_port_owner"}
 CALLBACK = "http://127.0.0.1:33418/callback"
-
-
-class _Deferred:
-    """An ASGI application given once the server's port (and so the issuer) is known."""
-
-    app: ASGIApp
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    issuer: str
-    """`http://localhost:<port>`: the gateway's own host, as a client addresses it."""
-
-
-async def served_gateway(
-    redis_url: str, storage: UnifiedStorage, settings: dict[str, object]
-) -> tuple[LoopbackServer, str, AsyncComponents]:
-    deferred = _Deferred()
-    server = LoopbackServer(deferred, proxy_headers=False)
-    issuer = f"http://localhost:{server.port}"
-    components = await init_async_components(redis_url, storage, oauth_issuer=issuer)
-    oauth = OAuthSettings(issuer=issuer, **settings)  # type: ignore[arg-type]
-    components = dataclasses.replace(components, oauth=oauth)
-    deferred.app = build_gateway(components).proxy
-    return server, issuer, components
 
 
 @pytest.fixture
@@ -130,42 +99,6 @@ async def sdk(gateway: Served, storage: UnifiedStorage) -> SdkClient:
     return SdkClient(registered.client.client_id, provider, tokens, [])
 
 
-async def test_the_sdk_follows_the_401_to_both_metadata_documents(
-    gateway: Served, sdk: SdkClient
-) -> None:
-    with pytest.raises(ExceptionGroup) as failed:
-        async with (
-            sdk.http() as http,
-            streamable_http_client(f"{gateway.issuer}/mcp", http_client=http) as (read, write),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
-    assert failed.group_contains(
-        OAuthFlowError, match="No authorization server metadata discovered for configured issuer"
-    )
-    assert sdk.seen == [
-        ("POST", "/mcp", 401),
-        ("GET", "/.well-known/oauth-protected-resource", 200),
-        ("GET", "/.well-known/oauth-authorization-server", 200),
-        # The SDK's fallback once it could not use the document above.
-        ("GET", "/.well-known/openid-configuration", 404),
-    ]
-    # Why it stops: the gateway's document, read with the SDK's own model.
-    async with httpx.AsyncClient(base_url=gateway.issuer) as plain:
-        document = (await plain.get("/.well-known/oauth-authorization-server")).content
-    with pytest.raises(ValidationError) as refused:
-        OAuthMetadata.model_validate_json(document)
-    assert [(error["type"], error["loc"]) for error in refused.value.errors()] == [
-        ("missing", ("authorization_endpoint",))
-    ]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=ExceptionGroup,
-    reason="mcp 2.3.0 requires authorization_endpoint in the server metadata; "
-    "the gateway has none until the authorization code flow lands",
-)
 async def test_client_credentials_provider_signs_in(
     gateway: Served, sdk: SdkClient, storage: UnifiedStorage
 ) -> None:
@@ -211,6 +144,8 @@ async def test_the_401_and_the_metadata_over_http(gateway: Served) -> None:
         "bearer_methods_supported": ["header"],
     }
     assert server.json()["registration_endpoint"] == f"{gateway.issuer}/register"
+    assert server.json()["authorization_endpoint"] == f"{gateway.issuer}/authorize"
+    assert server.json()["code_challenge_methods_supported"] == ["S256"]
 
 
 async def test_registration_over_http(redis_url: str, storage: UnifiedStorage) -> None:
@@ -258,3 +193,96 @@ async def test_registration_over_http(redis_url: str, storage: UnifiedStorage) -
     assert (limited.status_code, limited.json()["error"]) == (429, "temporarily_unavailable")
     assert int(limited.headers["retry-after"]) > 0
     assert len(await storage.alist_oauth_clients()) == 2
+
+
+class BrowserSignIn:
+    """The SDK's redirect and callback handlers: the redirect handler signs in at the
+    page (posting its form with httpx, cookies kept as a browser keeps them), and the
+    callback handler hands the SDK what the redirect to the client carried."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self._username = username
+        self._password = password
+        self._result: AuthorizationCodeResult | None = None
+        self.authorization_urls: list[str] = []
+
+    async def redirect(self, authorization_url: str) -> None:
+        self.authorization_urls.append(authorization_url)
+        async with httpx.AsyncClient() as browser:
+            redirect = await sign_in(browser, authorization_url, self._username, self._password)
+        assert redirect.location.startswith(f"{CALLBACK}?")
+        self._result = AuthorizationCodeResult.model_validate(redirect.parameters)
+
+    async def callback(self) -> AuthorizationCodeResult:
+        assert self._result is not None
+        return self._result
+
+
+async def test_oauth_client_provider_signs_in_with_pkce_and_refreshes(
+    redis_url: str, storage: UnifiedStorage
+) -> None:
+    access_ttl = timedelta(seconds=2)
+    server, issuer, _ = await served_gateway(redis_url, storage, {"access_token_ttl": access_ttl})
+    await storage.aadd_user("alice", "wonderland")
+    tokens = MemoryTokens()
+    browser = BrowserSignIn("alice", "wonderland")
+    provider = OAuthClientProvider(
+        server_url=f"{issuer}/mcp",
+        client_metadata=OAuthClientMetadata.model_validate(
+            {
+                "client_name": "sdk editor",
+                "redirect_uris": [CALLBACK],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+            }
+        ),
+        storage=tokens,
+        redirect_handler=browser.redirect,
+        callback_handler=browser.callback,
+    )
+    seen: list[tuple[str, str, int]] = []
+
+    async def record(response: httpx2.Response) -> None:
+        seen.append((response.request.method, response.request.url.path, response.status_code))
+
+    with server.running():
+        async with (
+            httpx2.AsyncClient(auth=provider, event_hooks={"response": [record]}) as http,
+            streamable_http_client(f"{issuer}/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            listed = await session.list_tools()
+            called = await session.call_tool("list_proxies", {})
+            assert tokens.tokens is not None
+            first = tokens.tokens
+            # Past the access token's life: the SDK refreshes before its next request.
+            await asyncio.sleep(access_ttl.total_seconds() + 1)
+            called_again = await session.call_tool("list_routes", {})
+
+    assert {tool.name for tool in listed.tools} == TOOLS
+    assert not called.is_error and not called_again.is_error
+    assert "localhost" in json.dumps(called.model_dump(mode="json"))
+    # Discovery from the 401, registration, the code exchanged, then the MCP requests.
+    assert seen[:6] == [
+        ("POST", "/mcp", 401),
+        ("GET", "/.well-known/oauth-protected-resource", 200),
+        ("GET", "/.well-known/oauth-authorization-server", 200),
+        ("POST", "/register", 201),
+        ("POST", "/token", 200),
+        ("POST", "/mcp", 200),
+    ]
+    assert ("POST", "/token", 200) in seen[6:]  # the refresh
+    assert tokens.client_info is not None and tokens.tokens is not None
+    client = await storage.aget_oauth_client(tokens.client_info.client_id)
+    assert client is not None and client.is_public and client.name == "sdk editor"
+    # The SDK asked for the resource it was pointed at, with S256.
+    [authorization_url] = browser.authorization_urls
+    assert "code_challenge_method=S256" in authorization_url
+    assert "resource=" in authorization_url
+    assert tokens.tokens.access_token != first.access_token
+    assert await storage.aget_access_token(first.access_token) is None  # expired
+    record_now = await storage.aget_access_token(tokens.tokens.access_token)
+    assert record_now is not None
+    assert (record_now.user, record_now.audience) == ("alice", "localhost")

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from src.api.routers.oauth import login, register_client
+from src.api.routers.oauth import issue_token, register_client
 from src.storage import API_URL, AUTH_EXCLUDED_PATHS, ProxyTarget, UnifiedStorage
 
 EXPIRED_AFTER = timedelta(milliseconds=50)
@@ -34,7 +34,7 @@ async def register_and_log_in(storage: UnifiedStorage) -> tuple[str, str, dict[s
     client_id, secret = match[1], match[2]
     tokens = json.loads(
         await asyncio.to_thread(
-            login, storage, client_id=client_id, user="alice", access_ttl=EXPIRED_AFTER
+            issue_token, storage, client_id=client_id, user="alice", access_ttl=EXPIRED_AFTER
         )
     )
     await asyncio.sleep(2 * EXPIRED_AFTER.total_seconds())

@@ -1,4 +1,5 @@
-"""`python -m src oauth register-client|login`: the commands wired into the composition root.
+"""`python -m src oauth register-client|issue-token|delete-client`: the commands wired into
+the composition root.
 
 `main()` creates its own storage without a namespace, so these tests delete exactly the
 keys they made (never a pattern: `REDIS_URL` may be a shared server). Each run is a process
@@ -61,7 +62,7 @@ def test_register_and_login(
     assert stored["grant_types"] == ["refresh_token", "client_credentials"]
 
     user = f"cli-test-{uuid.uuid4().hex}"
-    code, out, err = run(["oauth", "login", "--client-id", client_id, "--user", user], capsys)
+    code, out, err = run(["oauth", "issue-token", "--client-id", client_id, "--user", user], capsys)
     assert (code, err) == (0, "")
     tokens = json.loads(out)
     access_key = token_key("", "access", tokens["access_token"])
@@ -97,9 +98,11 @@ def test_failures_exit_1_with_a_message(
     redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("REDIS_URL", redis_url)
-    code, out, err = run(["oauth", "login", "--client-id", "nobody", "--user", "alice"], capsys)
+    code, out, err = run(
+        ["oauth", "issue-token", "--client-id", "nobody", "--user", "alice"], capsys
+    )
     assert (code, out) == (1, "")
-    assert err == "oauth login failed: no OAuth client 'nobody' is registered\n"
+    assert err == "oauth issue-token failed: no OAuth client 'nobody' is registered\n"
     code, out, err = run(["oauth", "register-client", "--name", ""], capsys)
     assert (code, out) == (1, "")
     assert err.startswith("oauth register-client failed: cannot register the client: name:")
@@ -120,6 +123,7 @@ def test_failures_exit_1_with_a_message(
         ["oauth"],
         ["oauth", "register-client"],
         ["oauth", "register-client", "--name", "x", "--grant-type", "password"],
+        ["oauth", "issue-token", "--user", "alice"],
         ["oauth", "login", "--user", "alice"],
     ],
 )
@@ -141,7 +145,7 @@ def test_delete_client(
     _, out, _ = run(["oauth", "register-client", "--name", "doomed"], capsys)
     client_id = out.split("\n")[0].removeprefix("client_id: ")
     user = f"cli-test-{uuid.uuid4().hex}"
-    _, out, _ = run(["oauth", "login", "--client-id", client_id, "--user", user], capsys)
+    _, out, _ = run(["oauth", "issue-token", "--client-id", client_id, "--user", user], capsys)
     tokens = json.loads(out)
     access_key = token_key("", "access", tokens["access_token"])
     # What deleting leaves behind until it expires (see `delete_oauth_client`).

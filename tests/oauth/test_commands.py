@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import redis
 
-from src.api.routers.oauth import CommandError, login, register_client
+from src.api.routers.oauth import CommandError, issue_token, register_client
 from src.storage import OAuthGrantType, UnifiedStorage
 from tests.keys_v2 import client_key
 
@@ -73,17 +73,17 @@ def test_register_client_rejects_bad_arguments(
     assert storage.list_oauth_clients() == []
 
 
-def test_login(storage: UnifiedStorage) -> None:
+def test_issue_token(storage: UnifiedStorage) -> None:
     client_id, _ = registered_id_and_secret(
         register_client(storage, name="cli", grant_types=["refresh_token"], scope="read write")
     )
-    body = json.loads(login(storage, client_id=client_id, user="alice"))
+    body = json.loads(issue_token(storage, client_id=client_id, user="alice"))
     assert set(body) == {"access_token", "token_type", "expires_in", "scope", "refresh_token"}
     assert (body["token_type"], body["expires_in"], body["scope"]) == ("Bearer", 3600, "read write")
     record = storage.get_access_token(body["access_token"])
     assert record is not None and (record.user, record.client_id) == ("alice", client_id)
     short = json.loads(
-        login(
+        issue_token(
             storage,
             client_id=client_id,
             user="bob",
@@ -98,7 +98,7 @@ def test_login(storage: UnifiedStorage) -> None:
     assert refresh.expires_at - refresh.issued_at == timedelta(minutes=1)
 
 
-def test_login_rejects_bad_arguments(storage: UnifiedStorage) -> None:
+def test_issue_token_rejects_bad_arguments(storage: UnifiedStorage) -> None:
     client_id, _ = registered_id_and_secret(
         register_client(storage, name="cli", grant_types=["refresh_token"], scope="read")
     )
@@ -109,10 +109,10 @@ def test_login_rejects_bad_arguments(storage: UnifiedStorage) -> None:
         ({"client_id": "nobody", "user": "alice"}, "no OAuth client 'nobody' is registered"),
         ({"client_id": machine_id, "user": "alice"}, "may not use refresh tokens"),
         ({"client_id": client_id, "user": "alice", "scope": "admin"}, "exceeds"),
-        ({"client_id": client_id, "user": "a b"}, "cannot log in: invalid user"),
-        ({"client_id": client_id, "user": ""}, "cannot log in: invalid user"),
+        ({"client_id": client_id, "user": "a b"}, "cannot issue tokens: invalid user"),
+        ({"client_id": client_id, "user": ""}, "cannot issue tokens: invalid user"),
     ]
     for arguments, message in cases:
         with pytest.raises(CommandError, match=message):
-            login(storage, **arguments)  # type: ignore[arg-type]
+            issue_token(storage, **arguments)  # type: ignore[arg-type]
     assert storage.count_client_tokens(client_id).access == 0

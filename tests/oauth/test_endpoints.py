@@ -183,7 +183,8 @@ async def test_grants_the_client_may_not_use(
         ({}, 400, "invalid_request"),
         ({"grant_type": ""}, 400, "invalid_request"),
         ({"grant_type": "password"}, 400, "unsupported_grant_type"),
-        ({"grant_type": "authorization_code"}, 400, "unsupported_grant_type"),
+        # The registered client may not use it.
+        ({"grant_type": "authorization_code"}, 400, "unauthorized_client"),
         ({"grant_type": "refresh_token"}, 400, "invalid_request"),
         ({"grant_type": "refresh_token", "refresh_token": "unknown"}, 400, "invalid_grant"),
         ({"grant_type": "refresh_token", "refresh_token": "a\nb"}, 400, "invalid_grant"),
@@ -329,13 +330,22 @@ async def test_metadata(api: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "issuer": "https://gateway.example.com",
+        "authorization_endpoint": "https://gateway.example.com/authorize",
         "token_endpoint": "https://gateway.example.com/token",
         "registration_endpoint": "https://gateway.example.com/register",
+        "device_authorization_endpoint": "https://gateway.example.com/device/authorize",
         "revocation_endpoint": "https://gateway.example.com/revoke",
         "introspection_endpoint": "https://gateway.example.com/introspect",
-        "grant_types_supported": ["refresh_token", "client_credentials"],
-        # No authorization endpoint (yet): no response type, no PKCE method.
-        "response_types_supported": [],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",

@@ -195,9 +195,8 @@ async def test_refused_redirect_uris(
 @pytest.mark.parametrize(
     ("fields", "says"),
     [
-        ({"grant_types": None}, "its default, authorization_code, is not supported yet"),
         ({"grant_types": []}, "at least one grant type"),
-        ({"grant_types": ["authorization_code", "refresh_token"]}, "'authorization_code'"),
+        ({"grant_types": ["implicit", "refresh_token"]}, "'implicit'"),
         ({"grant_types": ["password"]}, "unsupported grant type 'password'"),
         ({"grant_types": ["client_credentials"]}, "registered by an administrator"),
         ({"grant_types": "refresh_token"}, "grant_types must be an array of strings"),

@@ -6,14 +6,15 @@ The policy, where RFC 7591 leaves it to the server:
 - Redirect URIs are `https`, or `http` on a loopback host (`127.0.0.1`, `[::1]`,
   `localhost`: RFC 8252 §7.3, what native MCP clients listen on), absolute, without a
   fragment (RFC 6749 §3.1.2) or user information; anything else is `invalid_redirect_uri`.
-- Grant types are those a client may register for itself: `refresh_token` only, for now.
-  `client_credentials` gives a token without any user signing in, so anyone who could
-  register such a client could reach every protected target: those clients are registered
-  by an administrator (`python -m src oauth register-client`). `authorization_code` (the
-  RFC's default when `grant_types` is omitted) is not supported yet.
-- Response types belong to an authorization endpoint, which the gateway does not have
-  yet: whatever is asked for is replaced by none (§3.2.1 lets the server replace values),
-  and the response says so.
+- Grant types are those a client may register for itself: `authorization_code` (the RFC's
+  default when `grant_types` is omitted; it needs at least one redirect URI),
+  `refresh_token` and the device grant (RFC 8628; a user approves each sign-in).
+  `client_credentials` gives a token without any user signing in, so
+  anyone who could register such a client could reach every protected target: those
+  clients are registered by an administrator (`python -m src oauth register-client`).
+- Response types: `code` for a client of the authorization code grant, else none; what
+  is asked for is replaced by that (§3.2.1 lets the server replace values), and the
+  response says so.
 - `token_endpoint_auth_method` is `client_secret_basic` (the default), `client_secret_post`
   or `none` (a public client: no secret is issued).
 - The size of the whole request is bounded (`OAuthSettings.max_registration_bytes`), the
@@ -33,7 +34,11 @@ from urllib.parse import urlsplit
 from ....storage import OAuthClient, OAuthGrantType, TokenEndpointAuthMethod
 
 JSON_CONTENT_TYPE = "application/json"
-REGISTRABLE_GRANT_TYPES = (OAuthGrantType.REFRESH_TOKEN,)
+REGISTRABLE_GRANT_TYPES = (
+    OAuthGrantType.AUTHORIZATION_CODE,
+    OAuthGrantType.REFRESH_TOKEN,
+    OAuthGrantType.DEVICE_CODE,
+)
 DEFAULT_CLIENT_NAME = "unnamed client"
 """The name of a client that registered without `client_name`."""
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -104,10 +109,7 @@ def _strings(document: dict[str, Any], name: str) -> list[str] | None:
 def _grant_types(document: dict[str, Any]) -> tuple[OAuthGrantType, ...]:
     requested = _strings(document, "grant_types")
     if requested is None:
-        raise _invalid(
-            "grant_types is required: its default, authorization_code, is not supported yet; "
-            "supported: refresh_token"
-        )
+        requested = [OAuthGrantType.AUTHORIZATION_CODE.value]  # RFC 7591 §2
     if not requested:
         raise _invalid("grant_types must name at least one grant type")
     if OAuthGrantType.CLIENT_CREDENTIALS.value in requested:
@@ -157,9 +159,14 @@ def parse_client_metadata(content_type: str | None, body: bytes) -> ClientReques
         raise _invalid("scope must be a string")
     redirect_uris = _strings(document, "redirect_uris") or []
     auth_method = _auth_method(document)
+    grant_types = _grant_types(document)
+    if OAuthGrantType.AUTHORIZATION_CODE in grant_types and not redirect_uris:
+        raise ClientMetadataError(
+            "invalid_redirect_uri", "the authorization_code grant needs a redirect URI"
+        )
     return ClientRequest(
         name=_name(document),
-        grant_types=_grant_types(document),
+        grant_types=grant_types,
         redirect_uris=tuple(dict.fromkeys(check_redirect_uri(uri) for uri in redirect_uris)),
         scope=scope,
         auth_method=auth_method,
@@ -181,7 +188,9 @@ def registration_response(client: OAuthClient, client_secret: str | None) -> dic
             "client_name": client.name,
             "redirect_uris": client.redirect_uris,
             "grant_types": [grant.value for grant in client.grant_types],
-            "response_types": [],
+            "response_types": (
+                ["code"] if client.allows(OAuthGrantType.AUTHORIZATION_CODE) else []
+            ),
             "token_endpoint_auth_method": client.token_endpoint_auth_method.value,
         }
     )

@@ -1,6 +1,7 @@
-"""The OAuth management commands: registering a client, deleting one, and logging a user in
-(issuing the first token pair of a registered client). Each takes the storage and its arguments and
-returns the text to print; `src/main.py` wires them into `python -m src oauth ...`.
+"""The OAuth management commands: registering a client, deleting one, and issuing a user's
+token pair of a registered client without a sign-in (an administrator's tool). Each takes
+the storage and its arguments and returns the text to print; `src/main.py` wires them into
+`python -m src oauth ...`.
 
 Their output holds secrets (the client secret, the tokens) on purpose: this is the one
 time they are shown.
@@ -59,7 +60,7 @@ def delete_client(storage: UnifiedStorage, *, client_id: str) -> str:
     return f"deleted OAuth client {client_id} and its tokens"
 
 
-def login(
+def issue_token(
     storage: UnifiedStorage,
     *,
     client_id: str,
@@ -68,8 +69,10 @@ def login(
     access_ttl: timedelta = DEFAULT_ACCESS_TOKEN_TTL,
     refresh_ttl: timedelta = DEFAULT_REFRESH_TOKEN_TTL,
 ) -> str:
-    """Issue the first access and refresh token of `user` for the client, as the JSON of a
-    token response. `scope` defaults to everything the client may be granted."""
+    """An administrator's tool: issue an access and refresh token of `user` for the
+    client, without anyone signing in, as the JSON of a token response (`python -m src
+    oauth issue-token`; a user signs in with `oauth login`, the device grant). `scope`
+    defaults to everything the client may be granted. The tokens have no audience."""
     client = storage.get_oauth_client(client_id)
     if client is None:
         raise CommandError(f"no OAuth client {client_id!r} is registered")
@@ -85,5 +88,5 @@ def login(
     except InvalidScopeError as exc:
         raise CommandError(str(exc)) from None
     except ValueError as exc:
-        raise CommandError(f"cannot log in: {validation_problems(exc)}") from None
+        raise CommandError(f"cannot issue tokens: {validation_problems(exc)}") from None
     return json.dumps(token_body(issued), indent=2)

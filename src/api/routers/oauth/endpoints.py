@@ -1,6 +1,10 @@
 """The OAuth server's HTTP endpoints.
 
-    POST /token          RFC 6749: `refresh_token` (rotating) and `client_credentials` grants
+    GET|POST /authorize  the authorization code grant with PKCE and the sign-in page
+                         (`authorize`)
+    POST /token          RFC 6749: `authorization_code` (PKCE S256), `refresh_token`
+                         (rotating) and `client_credentials` grants
+    POST /device/authorize  RFC 8628 device authorization (the page: `device`)
     POST /revoke         RFC 7009
     POST /introspect     RFC 7662
     POST /register       RFC 7591 dynamic client registration (`registration`)
@@ -18,12 +22,15 @@ multipart dependency) and limited in size.
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request
 
 from ....storage import (
     CorruptRecordError,
+    DeviceGrantError,
     InvalidGrantError,
     InvalidKeyError,
     InvalidScopeError,
@@ -33,12 +40,16 @@ from ....storage import (
     StorageUnavailableError,
     TokenEndpointAuthMethod,
     UnifiedStorage,
+    shown_user_code,
 )
 from ...request_body import CLOSE_CONNECTION, BodyTooLargeError, read_body
+from .authorize import authorize_router
 from .client_auth import ClientAuthError, client_credentials
+from .device import VERIFY_PATH, device_router
 from .forms import FormError, parse_form
 from .oauth_status import status_router
 from .registration import registration_router
+from .resources import InvalidTargetError, resource_audience
 from .responses import (
     OAuthError,
     invalid_client,
@@ -111,13 +122,16 @@ class OAuthEndpoints:
             try:
                 grant = OAuthGrantType(grant_type)
             except ValueError:
-                raise OAuthError(
-                    "unsupported_grant_type", "supported: refresh_token, client_credentials"
-                ) from None
+                supported = ", ".join(grant.value for grant in OAuthGrantType)
+                raise OAuthError("unsupported_grant_type", f"supported: {supported}") from None
             client = await self._authenticate(request, form, public=True)
             if not client.allows(grant):
                 raise OAuthError("unauthorized_client", f"the client may not use {grant.value}")
-            if grant is OAuthGrantType.REFRESH_TOKEN:
+            if grant is OAuthGrantType.AUTHORIZATION_CODE:
+                issued = await self._authorization_code(client, form)
+            elif grant is OAuthGrantType.DEVICE_CODE:
+                issued = await self._device_code(client, form)
+            elif grant is OAuthGrantType.REFRESH_TOKEN:
                 issued = await self._refresh(client, form)
             else:
                 issued = await self._client_credentials(client, form)
@@ -127,8 +141,84 @@ class OAuthEndpoints:
         except StorageUnavailableError:
             return _unavailable()
 
+    async def _authorization_code(self, client: OAuthClient, form: dict[str, str]) -> IssuedTokens:
+        code = _required(form, "code")
+        resource = form.get("resource")
+        if resource is not None:
+            # RFC 8707 §2.2: the resource asked for must be the one the code was issued
+            # for; checked before the exchange, which would use the code up.
+            record = await self._storage.aget_authorization_code(code)
+            if record is not None and record.resource != resource:
+                raise OAuthError("invalid_target", "the code was issued for another resource")
+        try:
+            return await self._storage.aredeem_authorization_code(
+                code,
+                client.client_id,
+                form.get("redirect_uri"),
+                form.get("code_verifier"),
+                self._settings.access_token_ttl,
+                self._settings.refresh_token_ttl,
+            )
+        except InvalidGrantError as exc:
+            raise OAuthError("invalid_grant", str(exc)) from None
+
+    async def _device_code(self, client: OAuthClient, form: dict[str, str]) -> IssuedTokens:
+        try:
+            return await self._storage.apoll_device_code(
+                _required(form, "device_code"),
+                client.client_id,
+                self._settings.access_token_ttl,
+                self._settings.refresh_token_ttl,
+            )
+        except DeviceGrantError as exc:
+            raise OAuthError(exc.error, exc.description) from None
+
+    async def device_authorization(self, request: Request) -> JSONResponse:
+        """`POST /device/authorize` (RFC 8628 §3.1): a device code, the user code to type
+        at the verification page, and how often to poll."""
+        try:
+            form = await self._read_form(request)
+            client = await self._authenticate(request, form, public=True)
+            if not client.allows(OAuthGrantType.DEVICE_CODE):
+                raise OAuthError("unauthorized_client", "the client may not use the device grant")
+            try:
+                scope = granted_scope(form.get("scope"), client.scope)
+            except InvalidScopeError as exc:
+                raise OAuthError("invalid_scope", str(exc)) from None
+            resource = form.get("resource")
+            try:
+                audience = await resource_audience(self._storage, resource)
+            except InvalidTargetError as exc:
+                raise OAuthError("invalid_target", str(exc)) from None
+            device_code, record = await self._storage.astart_device_authorization(
+                client.client_id,
+                scope,
+                (resource, audience),
+                self._settings.device_code_ttl,
+                self._settings.device_poll_interval,
+            )
+        except OAuthError as exc:
+            return exc.response()
+        except StorageUnavailableError:
+            return _unavailable()
+        user_code = shown_user_code(record.user_code)
+        verification_uri = self._settings.endpoint(VERIFY_PATH)
+        return no_store_json(
+            {
+                "device_code": device_code,
+                "user_code": user_code,
+                "verification_uri": verification_uri,
+                "verification_uri_complete": f"{verification_uri}?user_code={user_code}",
+                "expires_in": math.ceil(self._settings.device_code_ttl.total_seconds()),
+                "interval": math.ceil(self._settings.device_poll_interval.total_seconds()),
+            }
+        )
+
     async def _refresh(self, client: OAuthClient, form: dict[str, str]) -> IssuedTokens:
         refresh_token = _required(form, "refresh_token")
+        resource = form.get("resource")
+        if resource is not None:
+            await self._check_refresh_resource(refresh_token, resource)
         try:
             return await self._storage.arotate_refresh_token(
                 refresh_token,
@@ -141,6 +231,18 @@ class OAuthEndpoints:
             raise OAuthError("invalid_grant", str(exc)) from None
         except InvalidScopeError as exc:
             raise OAuthError("invalid_scope", str(exc)) from None
+
+    async def _check_refresh_resource(self, refresh_token: str, resource: str) -> None:
+        """RFC 8707 at a refresh: the resource must be the grant's own. A refreshed token
+        keeps its grant's audience, so naming another resource (or one for a grant that
+        named none) is `invalid_target`, never a token for it."""
+        try:
+            audience = await resource_audience(self._storage, resource)
+        except InvalidTargetError as exc:
+            raise OAuthError("invalid_target", str(exc)) from None
+        record = await self._storage.aintrospect_token(refresh_token)
+        if record is not None and record.kind == "refresh" and record.audience != audience:
+            raise OAuthError("invalid_target", "the refresh token was issued for another resource")
 
     async def _client_credentials(self, client: OAuthClient, form: dict[str, str]) -> IssuedTokens:
         try:
@@ -200,8 +302,7 @@ class OAuthEndpoints:
 
     async def metadata(self) -> JSONResponse:
         """`GET /.well-known/oauth-authorization-server` (RFC 8414): the endpoints that
-        exist, and nothing else. There is no authorization endpoint yet, so no response
-        type is supported (the list is required, and empty) and no PKCE method is named."""
+        exist, and nothing else; PKCE with S256 only."""
         confidential = [
             TokenEndpointAuthMethod.CLIENT_SECRET_BASIC.value,
             TokenEndpointAuthMethod.CLIENT_SECRET_POST.value,
@@ -210,12 +311,17 @@ class OAuthEndpoints:
         return JSONResponse(
             {
                 "issuer": self._settings.issuer,
+                "authorization_endpoint": self._settings.endpoint("/authorize"),
                 "token_endpoint": self._settings.endpoint("/token"),
                 "registration_endpoint": self._settings.endpoint("/register"),
+                "device_authorization_endpoint": self._settings.endpoint("/device/authorize"),
                 "revocation_endpoint": self._settings.endpoint("/revoke"),
                 "introspection_endpoint": self._settings.endpoint("/introspect"),
                 "grant_types_supported": [grant.value for grant in OAuthGrantType],
-                "response_types_supported": [],
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "code_challenge_methods_supported": ["S256"],
+                "authorization_response_iss_parameter_supported": True,
                 "token_endpoint_auth_methods_supported": with_public,
                 "revocation_endpoint_auth_methods_supported": with_public,
                 "introspection_endpoint_auth_methods_supported": confidential,
@@ -269,5 +375,8 @@ def oauth_router(storage: UnifiedStorage, settings: OAuthSettings) -> APIRouter:
     )
     router.add_api_route("/health", endpoints.health, methods=["GET"])
     router.include_router(registration_router(storage, settings))
+    router.add_api_route("/device/authorize", endpoints.device_authorization, methods=["POST"])
+    router.include_router(authorize_router(storage, settings))
+    router.include_router(device_router(storage, settings))
     router.include_router(status_router(storage))
     return router

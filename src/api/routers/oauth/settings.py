@@ -20,6 +20,25 @@ DEFAULT_REGISTRATIONS_PER_ADDRESS = 20
 an MCP client registers once per installation; a loop that registers again on every start
 still fits."""
 DEFAULT_REGISTRATION_WINDOW = timedelta(hours=1)
+DEFAULT_AUTHORIZATION_CODE_TTL = timedelta(seconds=60)
+"""How long an authorization code lives: the client exchanges it at once (OAuth 2.1
+§4.1.2 recommends at most 10 minutes; a code is a bearer secret in a URL, so short)."""
+DEFAULT_AUTHORIZATION_REQUEST_TTL = timedelta(minutes=10)
+"""How long the sign-in page stays usable: time for a person to type a password."""
+DEFAULT_SIGN_IN_FAILURES_PER_USER = 5
+"""Failed sign-ins of one user per `DEFAULT_SIGN_IN_FAILURE_WINDOW`, from any address,
+before the page refuses further attempts for that user (429): 5 wrong passwords in 15
+minutes is no typing slip, and an online guesser gets 480 guesses a day at most."""
+DEFAULT_SIGN_IN_FAILURES_PER_ADDRESS = 20
+"""Failed sign-ins from one client address per window, for any users: spraying one
+password over many names is bounded too, while a shared office address still has room."""
+DEFAULT_SIGN_IN_FAILURE_WINDOW = timedelta(minutes=15)
+DEFAULT_DEVICE_CODE_TTL = timedelta(minutes=10)
+"""How long a device code (and its user code) waits for the user: RFC 8628 §3.2's
+example, time to find another device and sign in."""
+DEFAULT_DEVICE_POLL_INTERVAL = timedelta(seconds=5)
+"""How often a device may poll the token endpoint (RFC 8628 §3.2's default); sooner is
+`slow_down`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +57,15 @@ class OAuthSettings:
             send per `registration_window`; past it, 429 with `Retry-After`.
         registration_window: the fixed window of that count, started by an address's first
             request.
+        authorization_code_ttl: how long an authorization code lives.
+        authorization_request_ttl: how long a sign-in page (its form token) stays usable.
+        sign_in_failures_per_user: failed sign-ins of one user per `sign_in_failure_window`
+            after which the sign-in page answers 429 "too many attempts" for that user.
+        sign_in_failures_per_address: the same bound per client address.
+        sign_in_failure_window: the fixed window of both counts, started by the first
+            failure.
+        device_code_ttl: how long a device authorization waits for its user.
+        device_poll_interval: how often a device may poll for its tokens.
     """
 
     issuer: str
@@ -47,6 +75,13 @@ class OAuthSettings:
     max_registration_bytes: int = DEFAULT_MAX_REGISTRATION_BYTES
     registrations_per_address: int = DEFAULT_REGISTRATIONS_PER_ADDRESS
     registration_window: timedelta = DEFAULT_REGISTRATION_WINDOW
+    authorization_code_ttl: timedelta = DEFAULT_AUTHORIZATION_CODE_TTL
+    authorization_request_ttl: timedelta = DEFAULT_AUTHORIZATION_REQUEST_TTL
+    sign_in_failures_per_user: int = DEFAULT_SIGN_IN_FAILURES_PER_USER
+    sign_in_failures_per_address: int = DEFAULT_SIGN_IN_FAILURES_PER_ADDRESS
+    sign_in_failure_window: timedelta = DEFAULT_SIGN_IN_FAILURE_WINDOW
+    device_code_ttl: timedelta = DEFAULT_DEVICE_CODE_TTL
+    device_poll_interval: timedelta = DEFAULT_DEVICE_POLL_INTERVAL
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -61,10 +96,25 @@ class OAuthSettings:
                 f"invalid issuer {self.issuer!r:.80}: expected an http(s) URL without query, "
                 "fragment or trailing slash"
             )
-        for name in ("access_token_ttl", "refresh_token_ttl", "registration_window"):
+        for name in (
+            "access_token_ttl",
+            "refresh_token_ttl",
+            "registration_window",
+            "authorization_code_ttl",
+            "authorization_request_ttl",
+            "sign_in_failure_window",
+            "device_code_ttl",
+            "device_poll_interval",
+        ):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name} must be positive")
-        for name in ("max_form_bytes", "max_registration_bytes", "registrations_per_address"):
+        for name in (
+            "max_form_bytes",
+            "max_registration_bytes",
+            "registrations_per_address",
+            "sign_in_failures_per_user",
+            "sign_in_failures_per_address",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer")
