@@ -192,7 +192,6 @@ ms), TTL (ms). The index lives as long as its longest-lived token; expired entri
 dropped. Returns 1, or 0 (nothing written) when KEYS[2] does not exist."""
 
 
-
 def _index_keys(keys: KeySchema, client_id: str, user: str | None) -> list[str]:
     indexes = [client_index_key(keys, client_id)]
     if user is not None:
@@ -639,9 +638,7 @@ def rotate_refresh_token(
             )
         if requested is not None and not scope_within(requested, record.scope):
             raise InvalidScopeError("the requested scope exceeds the scope originally granted")
-        grant = _Grant(
-            record.client_id, record.user, record.scope, family_id, now, record.audience
-        )
+        grant = _Grant(record.client_id, record.user, record.scope, family_id, now, record.audience)
         # RFC 6749 §6: the new refresh token keeps the scope of the one it replaces; only
         # the access token may be narrowed.
         refresh_token, stored_refresh = _new_refresh_token(grant, refresh_ms)
