@@ -8,11 +8,21 @@ import pytest
 from tests.redis_topologies import Topology, selected_topologies
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "topologies(*names): run the test only on these of the selected Redis deployments "
+        "(a test of what only a Cluster, or only a replica, has)",
+    )
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "redis_server" in metafunc.fixturenames:
-        metafunc.parametrize(
-            "redis_server", selected_topologies(metafunc.config), indirect=True, scope="session"
-        )
+        names = selected_topologies(metafunc.config)
+        only = metafunc.definition.get_closest_marker("topologies")
+        if only is not None:
+            names = [name for name in names if name in only.args]
+        metafunc.parametrize("redis_server", names, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")

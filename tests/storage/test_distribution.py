@@ -11,7 +11,6 @@ from redis.crc import key_slot
 
 from src.storage import McpClientInfo, OAuthGrantType, UnifiedStorage
 from tests.keys_v2 import session_key, token_key
-from tests.redis_topologies import Topology
 
 COUNT = 1000
 
@@ -25,11 +24,10 @@ def primary_of(raw: redis.Redis, key: str) -> str:
     return f"{node.host}:{node.port}"
 
 
+@pytest.mark.topologies("cluster")
 def test_tokens_and_sessions_spread_over_the_primaries(
-    redis_server: Topology, storage: UnifiedStorage, raw: redis.Redis, namespace: str
+    storage: UnifiedStorage, raw: redis.Redis, namespace: str
 ) -> None:
-    if redis_server.name != "cluster":
-        pytest.skip("only a Redis Cluster has primaries to spread over")
     grants = [OAuthGrantType.REFRESH_TOKEN]
     client_id = storage.register_oauth_client("spread", grants).client.client_id
     tokens: Counter[str] = Counter()

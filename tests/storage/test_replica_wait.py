@@ -16,7 +16,6 @@ from src.storage import (
     StorageConfigurationError,
     UnifiedStorage,
 )
-from tests.redis_topologies import Topology
 
 GRANTS = [OAuthGrantType.REFRESH_TOKEN]
 
@@ -50,14 +49,12 @@ def rotate_and_revoke(storage: UnifiedStorage) -> None:
     assert asyncio.run(storage.arevoke_token(again.access_token, client_id)) is True
 
 
+@pytest.mark.topologies("sentinel")
 def test_writes_wait_for_a_replica_under_sentinel(
-    redis_server: Topology,
     waiting: UnifiedStorage,
     raw: redis.Redis,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    if redis_server.name != "sentinel":
-        pytest.skip("only the Sentinel set-up has a replica")
     caplog.set_level(logging.WARNING)
     waiting.initialize()
     before = waits(raw)
@@ -67,11 +64,10 @@ def test_writes_wait_for_a_replica_under_sentinel(
     assert "replicas within" not in caplog.text
 
 
+@pytest.mark.topologies("single")
 def test_without_replicas_a_write_is_logged_and_stays(
-    redis_server: Topology, waiting: UnifiedStorage, caplog: pytest.LogCaptureFixture
+    waiting: UnifiedStorage, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if redis_server.name != "single":
-        pytest.skip("the single node has no replica")
     caplog.set_level(logging.WARNING)
     client_id = waiting.register_oauth_client("replicated", GRANTS).client.client_id
     issued = waiting.issue_token_pair(client_id, "alice", "", 60, 600)
@@ -85,21 +81,21 @@ def test_without_replicas_a_write_is_logged_and_stays(
         waiting.rotate_refresh_token(issued.refresh_token, client_id, 60, 600)
 
 
-def test_a_cluster_refuses_the_setting(redis_server: Topology, waiting: UnifiedStorage) -> None:
-    if redis_server.name != "cluster":
-        pytest.skip("a Redis Cluster only")
+@pytest.mark.topologies("cluster")
+def test_a_cluster_refuses_the_setting(waiting: UnifiedStorage) -> None:
     client_id = waiting.register_oauth_client("replicated", GRANTS).client.client_id
     issued = waiting.issue_token_pair(client_id, "alice", "", 60, 600)
     with pytest.raises(StorageConfigurationError, match="Sentinel only"):
         waiting.revoke_token(issued.access_token, client_id)
 
 
+# A Cluster client has no one server to ask how many WAITs it ran.
+@pytest.mark.topologies("single", "sentinel")
 def test_no_wait_by_default(storage: UnifiedStorage, raw: redis.Redis) -> None:
     storage.initialize()
-    before = waits(raw) if not hasattr(raw, "get_nodes") else 0
+    before = waits(raw)
     rotate_and_revoke(storage)
-    if not hasattr(raw, "get_nodes"):  # a Cluster client has no one server to ask
-        assert waits(raw) == before
+    assert waits(raw) == before
 
 
 @pytest.mark.parametrize(("argument", "variable"), [(-1, None), (None, "x"), (None, "-2")])
@@ -118,16 +114,14 @@ def test_bad_settings(
         UnifiedStorage(redis_url, wait_for_replicas=0, replica_wait_timeout=0)
 
 
+@pytest.mark.topologies("sentinel")
 def test_the_variable_sets_it(
-    redis_server: Topology,
     redis_url: str,
     namespace: str,
     raw: redis.Redis,
     monkeypatch: pytest.MonkeyPatch,
     storage_registry: None,
 ) -> None:
-    if redis_server.name != "sentinel":
-        pytest.skip("only the Sentinel set-up has a replica")
     monkeypatch.setenv("REDIS_WAIT_REPLICAS", "1")
     storage = UnifiedStorage(redis_url, namespace=namespace)
     try:
