@@ -19,7 +19,6 @@ count again after issuing and then revokes what it issued.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 
 from ._authorization_models import (
@@ -33,7 +32,13 @@ from ._codec import decode_record, encode_record
 from ._errors import CorruptRecordError
 from ._keys import KeySchema
 from ._oauth import issue, new_family_id, revoke_grant
-from ._oauth_models import InvalidGrantError, IssuedTokens, new_secret, plausible_token
+from ._oauth_models import (
+    InvalidGrantError,
+    IssuedTokens,
+    new_secret,
+    plausible_token,
+    secret_hash,
+)
 from ._operations import Operation, ttl_milliseconds
 
 _REDEEM = """
@@ -56,23 +61,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def request_key(keys: KeySchema, token: str) -> str:
     """The key of the pending request whose form token is `token`."""
-    return f"{keys.tagged('authz-request', _digest(token))}:record"
+    return f"{keys.tagged('authz-request', secret_hash(token))}:record"
 
 
 def code_key(keys: KeySchema, code: str) -> str:
     """The key of the record of the authorization code `code`."""
-    return f"{keys.tagged('authz-code', _digest(code))}:record"
+    return f"{keys.tagged('authz-code', secret_hash(code))}:record"
 
 
 def code_uses_key(keys: KeySchema, code: str) -> str:
     """The key of the count of presentations of the authorization code `code`."""
-    return f"{keys.tagged('authz-code', _digest(code))}:uses"
+    return f"{keys.tagged('authz-code', secret_hash(code))}:uses"
 
 
 def _fields(ask: AuthorizationAsk) -> dict[str, object]:
@@ -95,7 +96,7 @@ def create_request(
     record = AuthorizationRequest.model_validate(
         {
             **_fields(ask),
-            "browser_hash": _digest(browser_nonce),
+            "browser_hash": secret_hash(browser_nonce),
             "expires_at": _now() + timedelta(milliseconds=ttl_ms),
         }
     )

@@ -17,7 +17,6 @@ page's failure limits bound guessing; the device code itself is a full-length se
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,14 @@ from ._codec import decode_record, encode_record, key_text
 from ._errors import CorruptRecordError, StorageError
 from ._keys import KeySchema, validate_hostname, validate_identifier
 from ._oauth import issue, new_family_id
-from ._oauth_models import IssuedTokens, new_secret, normalize_scope, plausible_token, validate_user
+from ._oauth_models import (
+    IssuedTokens,
+    new_secret,
+    normalize_scope,
+    plausible_token,
+    secret_hash,
+    validate_user,
+)
 from ._operations import CheckAndSet, Operation, ttl_milliseconds
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
@@ -114,10 +120,6 @@ class DeviceAuthorization(BaseModel):
         return self.user is None and not self.denied
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _record_key(keys: KeySchema, device_hash: str) -> str:
     return f"{keys.tagged('device', device_hash)}:record"
 
@@ -141,7 +143,7 @@ def start(
     """Store a new authorization; its device code (returned once) and record."""
     ttl_ms = ttl_milliseconds(ttl)
     device_code = new_secret()
-    device_hash = _digest(device_code)
+    device_hash = secret_hash(device_code)
     resource, audience = target
     while True:
         user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(8))
@@ -215,7 +217,7 @@ def poll(
     """One poll of the token endpoint; see `DeviceRecords.poll_device_code`."""
     if not plausible_token(device_code):
         raise DeviceGrantError("invalid_grant", "the device code is unknown")
-    device_hash = _digest(device_code)
+    device_hash = secret_hash(device_code)
     key = _record_key(keys, device_hash)
     raw = yield ("GET", key)
     try:
