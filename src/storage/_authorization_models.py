@@ -17,8 +17,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ._keys import validate_hostname, validate_identifier
-from ._oauth_models import normalize_scope, validate_user
+from ._keys import validate_identifier
+from ._oauth_models import Audience, Scope, UserName
 
 _CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 """RFC 7636 §4.1: 43-128 unreserved characters."""
@@ -72,10 +72,10 @@ class _Authorization(BaseModel):
     """Exactly one of the client's registered redirect URIs."""
     state: str | None = Field(default=None, max_length=_MAX_STATE_LENGTH, repr=False)
     code_challenge: str
-    scope: str
+    scope: Scope
     resource: str | None = Field(default=None, max_length=_MAX_URI_LENGTH)
     """The resource indicator (RFC 8707) as the client sent it; `None` when it sent none."""
-    audience: str | None = None
+    audience: Audience | None = None
     """The hostname of the proxy target `resource` names: the audience of the tokens."""
     expires_at: datetime
 
@@ -91,16 +91,6 @@ class _Authorization(BaseModel):
             raise ValueError("an S256 code challenge is 43 base64url characters")
         return value
 
-    @field_validator("scope")
-    @classmethod
-    def _valid_scope(cls, value: str) -> str:
-        return normalize_scope(value)
-
-    @field_validator("audience")
-    @classmethod
-    def _valid_audience(cls, value: str | None) -> str | None:
-        return None if value is None else validate_hostname(value)
-
 
 class AuthorizationRequest(_Authorization):
     """A sign-in in progress: the page is shown, the user has not signed in yet."""
@@ -113,15 +103,10 @@ class AuthorizationRequest(_Authorization):
 class AuthorizationCode(_Authorization):
     """An issued authorization code (never the code itself): who signed in, for what."""
 
-    user: str
+    user: UserName
     family_id: str
     """The token family its tokens will belong to, chosen when the code is issued: a code
     presented twice revokes this family (RFC 6749 §4.1.2)."""
-
-    @field_validator("user")
-    @classmethod
-    def _valid_user(cls, value: str) -> str:
-        return validate_user(value)
 
     @field_validator("family_id")
     @classmethod

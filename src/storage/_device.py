@@ -26,12 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ._base import StorageBase
 from ._codec import decode_record, encode_record, key_text
 from ._errors import CorruptRecordError, StorageError
-from ._keys import KeySchema, validate_hostname, validate_identifier
+from ._keys import KeySchema, validate_identifier
 from ._oauth import issue, new_family_id
 from ._oauth_models import (
+    Audience,
     IssuedTokens,
+    Scope,
+    UserName,
     new_secret,
-    normalize_scope,
     plausible_token,
     secret_hash,
     validate_user,
@@ -77,13 +79,13 @@ class DeviceAuthorization(BaseModel):
 
     client_id: str
     user_code: str
-    scope: str
+    scope: Scope
     resource: str | None = Field(default=None, max_length=2048)
-    audience: str | None = None
+    audience: Audience | None = None
     interval_ms: int = Field(ge=1)
     expires_at: datetime
     family_id: str
-    user: str | None = None
+    user: UserName | None = None
     """Who approved it; `None` while pending or once denied."""
     denied: bool = False
 
@@ -98,21 +100,6 @@ class DeviceAuthorization(BaseModel):
         if not _USER_CODE.fullmatch(value):
             raise ValueError("a user code is 8 of " + USER_CODE_ALPHABET)
         return value
-
-    @field_validator("scope")
-    @classmethod
-    def _valid_scope(cls, value: str) -> str:
-        return normalize_scope(value)
-
-    @field_validator("audience")
-    @classmethod
-    def _valid_audience(cls, value: str | None) -> str | None:
-        return None if value is None else validate_hostname(value)
-
-    @field_validator("user")
-    @classmethod
-    def _valid_user(cls, value: str | None) -> str | None:
-        return None if value is None else validate_user(value)
 
     @property
     def pending(self) -> bool:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._errors import StorageError
 from ._keys import validate_hostname, validate_identifier
@@ -137,6 +137,14 @@ def validate_user(user: object) -> str:
     return user
 
 
+Scope = Annotated[str, AfterValidator(normalize_scope)]
+"""A field holding a scope, normalised (`normalize_scope`)."""
+UserName = Annotated[str, AfterValidator(validate_user)]
+"""A field naming a user (`validate_user`)."""
+Audience = Annotated[str, AfterValidator(validate_hostname)]
+"""A field naming the proxy target (its hostname) that tokens are for (RFC 8707)."""
+
+
 def _validate_redirect_uri(uri: str) -> str:
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
@@ -202,23 +210,18 @@ class _TokenRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     client_id: str
-    user: str | None
+    user: UserName | None
     """The user the token was issued to; `None` for a client acting for itself."""
-    scope: str
+    scope: Scope
     family_id: str
     """The grant the token belongs to: every token issued from one login, and every
     rotation of it, shares this id (and is revoked together)."""
-    audience: str | None = None
+    audience: Audience | None = None
     """The hostname of the proxy target the token is for (RFC 8707); `None`: every
     auth-enabled target (tokens of grants without a resource, and records from before
     audiences existed)."""
     issued_at: datetime
     expires_at: datetime
-
-    @field_validator("audience")
-    @classmethod
-    def _valid_audience(cls, value: str | None) -> str | None:
-        return None if value is None else validate_hostname(value)
 
     @field_validator("client_id")
     @classmethod
@@ -229,16 +232,6 @@ class _TokenRecord(BaseModel):
     @classmethod
     def _valid_family_id(cls, value: str) -> str:
         return validate_identifier(value, "token family id")
-
-    @field_validator("user")
-    @classmethod
-    def _valid_user(cls, value: str | None) -> str | None:
-        return None if value is None else validate_user(value)
-
-    @field_validator("scope")
-    @classmethod
-    def _valid_scope(cls, value: str) -> str:
-        return normalize_scope(value)
 
     def expired(self, now: datetime) -> bool:
         """Whether the token has expired at `now`."""
