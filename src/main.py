@@ -360,7 +360,7 @@ async def _serve(
 
 def _log_like_uvicorn() -> None:
     """Show the gateway's own INFO records, formatted as uvicorn's. Only the `src` loggers:
-    httpx's would log the URL of every forwarded request, query string included."""
+    httpcore's would log the URL of every forwarded request, query string included."""
     handler = logging.StreamHandler()
     handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
     gateway = logging.getLogger("src")
@@ -449,6 +449,7 @@ _SETTING_TYPES: dict[str, Callable[[str], Any]] = {
     "max_body_size": _positive_integer,
     "max_connections_per_client": _positive_integer,
     "upstream_connections": _positive_integer,
+    "upstream_buffer_size": _positive_integer,
 }
 
 

@@ -85,6 +85,23 @@ def request_target(url: str) -> bytes:
     return (parts.path + (f"?{parts.query}" if parts.query else "")).encode("latin-1")
 
 
+def message_headers(
+    headers: list[Header], url: str, method: str, *, streamed: bool
+) -> list[Header]:
+    """`headers` completed with what the request message itself needs, which the HTTP
+    client leaves to its caller (as httpx would set them): `Host`, first, the authority of
+    `url` (an `upstream_url`); and the body's framing, `Transfer-Encoding: chunked` for a
+    `streamed` body of no declared length (the client's own coding is hop-by-hop), or
+    `Content-Length: 0` for a POST, PUT or PATCH without one."""
+    framed = any(name.lower() == b"content-length" for name, _ in headers)
+    framing: list[Header] = []
+    if streamed and not framed:
+        framing.append((b"transfer-encoding", b"chunked"))
+    elif not streamed and not framed and method in ("POST", "PUT", "PATCH"):
+        framing.append((b"content-length", b"0"))
+    return [(b"host", urlsplit(url).netloc.encode("ascii")), *headers, *framing]
+
+
 def end_to_end_headers(headers: Iterable[Header]) -> list[Header]:
     """`headers` without the hop-by-hop ones: those of RFC 9110, every `Proxy-*` header, and
     those the `Connection` header names."""
@@ -111,7 +128,7 @@ def upstream_request_headers(
 ) -> list[Header]:
     """The headers to send upstream.
 
-    Hop-by-hop headers and `Host` are dropped (the HTTP client sets the upstream's `Host`),
+    Hop-by-hop headers and `Host` are dropped (`message_headers` sets the upstream's),
     and so are the gateway's credentials when `credentials.strip`, and every client-sent
     `X-Auth-*` header. Then come the client headers of `origin` and the identity of
     `credentials.token`. The target's custom headers come last and replace same-named ones;

@@ -79,8 +79,10 @@ def choose_route(routes: Sequence[Route], path: str, method: str) -> Route | Non
 
 
 def checked_base_url(url: str) -> str:
-    """`url` if the proxy can forward to it (absolute http(s), no query or fragment), else
-    `UnroutableError`."""
+    """`url` if the proxy can forward to it (absolute http(s), ASCII, no credentials, no
+    query or fragment), else `UnroutableError`."""
+    if not url.isascii():
+        raise UnroutableError("the upstream URL is not ASCII (an IDN host goes in its xn-- form)")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port out of range
@@ -88,6 +90,9 @@ def checked_base_url(url: str) -> str:
         raise UnroutableError("the upstream URL is malformed") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnroutableError("the upstream URL is not an absolute http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        # Credentials belong in a target's custom headers, where they are sent as written.
+        raise UnroutableError("the upstream URL holds credentials")
     if parts.query or parts.fragment:
         raise UnroutableError("the upstream URL has a query or fragment")
     return url

@@ -45,7 +45,7 @@ from email.utils import formatdate
 from types import TracebackType
 from urllib.parse import urlsplit
 
-import httpx
+import httpcore
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -74,7 +74,7 @@ from .forwarding import (
     Header,
     Origin,
     end_to_end_headers,
-    request_target,
+    message_headers,
     upstream_request_headers,
     upstream_url,
 )
@@ -96,7 +96,7 @@ from .routing import (
     route_destination,
 )
 from .settings import ProxySettings
-from .upstreams import UpstreamPools
+from .upstreams import UPSTREAM_ERRORS, UpstreamPools
 
 logger = logging.getLogger(__name__)
 
@@ -374,8 +374,13 @@ class UnifiedHandler:
             credentials = Credentials(
                 strip=target.auth_enabled and not target.forward_credentials, token=token
             )
-            headers = upstream_request_headers(
-                scope["headers"], client_origin, credentials, target.custom_headers
+            headers = message_headers(
+                upstream_request_headers(
+                    scope["headers"], client_origin, credentials, target.custom_headers
+                ),
+                url,
+                scope["method"],
+                streamed=_has_body(scope),
             )
         except UnroutableError as exc:
             return Reply(502, str(exc))
@@ -480,32 +485,28 @@ class UnifiedHandler:
     async def _forward(
         self, forward: Forward, body: _RequestBody, receive: Receive, send: Send
     ) -> None:
-        # Not `client.build_request`: that would add the client's default headers (its
-        # User-Agent, Accept, ...) to what the client sent.
-        request = httpx.Request(
-            forward.method,
-            forward.url,
-            headers=forward.headers,
-            content=body.chunks() if body.expected else None,
-            extensions={"target": request_target(forward.url)},
-        )
-        client = self._pools.client_for(forward.hostname)
         # A client that leaves before its response is complete cancels the upstream request:
         # its connection is closed and its pool slot freed at once.
         async with _Departure(receive, body) as departure:
             try:
-                response = await client.send(request, stream=True)
+                response = await self._pools.send(
+                    forward.hostname,
+                    forward.method,
+                    forward.url,
+                    forward.headers,
+                    body.chunks() if body.expected else None,
+                )
             except _BodyAbortedError:
                 if body.failure is not None:
                     await body.failure.send(send)
                 return
-            except httpx.RequestError as exc:
+            except UPSTREAM_ERRORS as exc:
                 failed = self._upstream_failed(forward, exc)
                 await (failed.closing() if body.unread else failed).send(send)
                 return
             try:
                 await _relay(response, send, departure)
-            except httpx.HTTPError as exc:
+            except UPSTREAM_ERRORS as exc:
                 logger.warning(
                     "upstream of %s broke off its response: %s",
                     forward.hostname,
@@ -516,7 +517,7 @@ class UnifiedHandler:
                 await response.aclose()
         body.gone = body.gone or departure.gone
 
-    def _upstream_failed(self, forward: Forward, error: httpx.RequestError) -> Reply:
+    def _upstream_failed(self, forward: Forward, error: Exception) -> Reply:
         # The URL's path and query may carry secrets: name the upstream's origin only.
         parts = urlsplit(forward.url)
         logger.warning(
@@ -526,9 +527,9 @@ class UnifiedHandler:
             forward.hostname,
             type(error).__name__,
         )
-        if isinstance(error, httpx.PoolTimeout):
+        if isinstance(error, httpcore.PoolTimeout):
             return Reply(503, "the upstream of this host is busy", ((b"retry-after", b"1"),))
-        if isinstance(error, httpx.TimeoutException):
+        if isinstance(error, httpcore.TimeoutException):
             return Reply(504, "the upstream did not answer in time")
         return Reply(502, "the upstream is unreachable")
 
@@ -583,17 +584,17 @@ class _Departure:
             self._task.cancel()
 
 
-async def _relay(response: httpx.Response, send: Send, departure: _Departure) -> None:
+async def _relay(response: httpcore.Response, send: Send, departure: _Departure) -> None:
     """Stream `response` to the client (`departure` ends before its last part)."""
     await send(
         {
             "type": "http.response.start",
-            "status": response.status_code,
-            "headers": end_to_end_headers(response.headers.raw),
+            "status": response.status,
+            "headers": end_to_end_headers(response.headers),
         }
     )
     # Raw bytes: the body keeps its Content-Encoding, so Content-Length stays true.
-    async for chunk in response.aiter_raw():
+    async for chunk in response.aiter_stream():
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
     departure.end()
     await send({"type": "http.response.body", "body": b""})

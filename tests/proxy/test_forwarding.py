@@ -8,6 +8,7 @@ from src.proxy.forwarding import (
     Credentials,
     Origin,
     end_to_end_headers,
+    message_headers,
     request_target,
     upstream_request_headers,
     upstream_url,
@@ -176,3 +177,40 @@ def test_invalid_custom_headers_are_refused(custom: dict[str, str]) -> None:
 )
 def test_the_request_target_is_sent_as_written(url: str, target: bytes) -> None:
     assert request_target(url) == target
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://up:8080/a", b"up:8080"),
+        ("https://Up.example/a?q=1", b"Up.example"),
+        ("http://[::1]:9000/", b"[::1]:9000"),
+    ],
+)
+def test_the_host_header_comes_first_and_names_the_upstream(url: str, host: bytes) -> None:
+    headers = [(b"accept", b"*/*")]
+    assert message_headers(headers, url, "GET", streamed=False) == [(b"host", host), *headers]
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "streamed", "framing"),
+    [
+        ("GET", [], False, []),
+        ("DELETE", [], False, []),
+        ("POST", [], False, [(b"content-length", b"0")]),
+        ("PUT", [], False, [(b"content-length", b"0")]),
+        ("PATCH", [], False, [(b"content-length", b"0")]),
+        ("POST", [], True, [(b"transfer-encoding", b"chunked")]),
+        ("GET", [], True, [(b"transfer-encoding", b"chunked")]),
+        ("POST", [(b"content-length", b"5")], True, []),
+        ("POST", [(b"Content-Length", b"0")], False, []),
+    ],
+)
+def test_the_body_is_framed_as_declared_or_chunked(
+    method: str, headers: list[tuple[bytes, bytes]], streamed: bool, framing: list[object]
+) -> None:
+    assert message_headers(headers, "http://up/", method, streamed=streamed) == [
+        (b"host", b"up"),
+        *headers,
+        *framing,
+    ]

@@ -113,6 +113,10 @@ def test_bad_port_routes(value: str) -> None:
         "http://x:port",
         "http://x/?q=1",
         "http://x/#f",
+        "http://user:secret@x/",
+        "http://user@x/",
+        "http://bücher.example/",
+        "http://x/ä",
         "",
     ],
 )
@@ -124,7 +128,14 @@ def test_bad_base_urls(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://x", "https://x.example.com:8443/base/", "http://127.0.0.1:9000"]
+    "url",
+    [
+        "http://x",
+        "https://x.example.com:8443/base/",
+        "http://127.0.0.1:9000",
+        "http://[::1]:8080/b",
+        "http://xn--bcher-kva.example/",
+    ],
 )
 def test_good_base_urls(url: str) -> None:
     assert checked_base_url(url) == url

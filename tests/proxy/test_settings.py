@@ -10,7 +10,12 @@ import pytest
 from src.proxy.settings import ProxySettings
 
 SECONDS = ("head_timeout", "body_timeout", "upstream_pool_timeout", "upstream_timeout")
-COUNTS = ("max_body_size", "max_connections_per_client", "upstream_connections")
+COUNTS = (
+    "max_body_size",
+    "max_connections_per_client",
+    "upstream_connections",
+    "upstream_buffer_size",
+)
 
 
 @pytest.mark.parametrize("name", SECONDS)
