@@ -261,6 +261,7 @@ def test_an_unavailable_redis_fails_clearly(tmp_path: Path) -> None:
         (["--upstream-timeout", "-1"], "expected a positive number of seconds, got '-1'"),
         (["--max-body-size", "1e3"], "expected a positive whole number, got '1e3'"),
         (["--upstream-connections", "0"], "expected a positive whole number, got '0'"),
+        (["--upstream-buffer-size", "64k"], "expected a positive whole number, got '64k'"),
         (["--trusted-proxy", "10.0.0.0/33"], "expected an IP address or network, got"),
     ],
 )

@@ -43,6 +43,12 @@ class Mode(Enum):
     """Answer 200 with a chunked body that never ends."""
     BREAK = "break"
     """Answer 200 with a `Content-Length` of 100, send 10 bytes, and close."""
+    FLOOD = "flood"
+    """Answer 200 with a body of `FLOOD_SIZE` bytes, sent as fast as the proxy takes it."""
+
+
+FLOOD_SIZE = 64 * 1024 * 1024
+"""More than the kernel's loopback socket buffers of two connections hold."""
 
 
 @dataclass
@@ -56,6 +62,8 @@ class Seen:
     """Whether the whole body (as framed by its head) arrived."""
     closed_at: float | None = None
     """`time.monotonic()` when the proxy closed the connection, if it did."""
+    sent: int = 0
+    """Bytes of response body the proxy took (`Mode.FLOOD`)."""
 
     @property
     def request_line(self) -> bytes:
@@ -148,6 +156,14 @@ class RawBackend:
         if self.mode is Mode.BREAK:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
             await writer.drain()
+            return
+        if self.mode is Mode.FLOOD:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % FLOOD_SIZE)
+            piece = b"x" * 65536
+            while seen.sent < FLOOD_SIZE:
+                writer.write(piece)
+                await writer.drain()
+                seen.sent += len(piece)
             return
         if self.mode is Mode.STREAM:
             writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")

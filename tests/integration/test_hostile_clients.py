@@ -22,6 +22,7 @@ from src.storage import OAuthGrantType, ProxyTarget, UnifiedStorage
 from .conftest import LoopbackServer
 from .peers import (
     BOUND,
+    FLOOD_SIZE,
     Mode,
     RawBackend,
     assert_clean_log,
@@ -218,6 +219,24 @@ async def test_a_client_leaving_a_streamed_response_closes_the_upstream(
     went_away = [r for r in gateway_log(caplog) if "went away" in r.getMessage()]
     assert len(went_away) <= 1
     assert_clean_log(caplog)
+
+
+async def test_a_client_that_reads_nothing_holds_back_its_upstream(
+    storage: UnifiedStorage,
+) -> None:
+    # The proxy takes from the upstream only what the client takes from it, plus buffers.
+    with RawBackend(Mode.FLOOD).running() as flood, proxy_serving(storage, SETTINGS) as proxy:
+        await storage.astore_proxy_target(ProxyTarget(hostname="f.example", target_url=flood.url))
+        async with raw_connection(proxy.port) as (reader, writer):
+            writer.write(get(b"/big", b"f.example"))
+            async with asyncio.timeout(BOUND):
+                await reader.readuntil(b"\r\n\r\n")
+            await asyncio.sleep(1)
+            held_back = flood.seen[0].sent
+            async with asyncio.timeout(BOUND * 4):
+                received = len(await reader.readexactly(FLOOD_SIZE))
+    assert held_back < FLOOD_SIZE / 2
+    assert (received, flood.seen[0].sent) == (FLOOD_SIZE, FLOOD_SIZE)
 
 
 async def test_a_client_leaving_mid_body_cancels_the_upstream_request(
