@@ -128,7 +128,8 @@ class _Connection(asyncio.Protocol):
             raise httpcore.WriteError("the connection is closed")
         self.transport.write(data)
         while self._drain_waiter is not None:
-            await self._drain_waiter
+            # Shielded: a write that times out must not cancel the waiter the next one uses.
+            await asyncio.shield(self._drain_waiter)
         if self._lost and self._failure is not None:
             raise httpcore.WriteError(str(self._failure))
 

@@ -16,6 +16,7 @@ import pytest
 from src.proxy.network import AsyncioBackend
 
 LIMIT = 64 * 1024
+BOUND = 5.0
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -108,6 +109,18 @@ async def test_writing_to_a_closed_connection_fails() -> None:
         assert await stream.read(100, timeout=5) == b""
         with pytest.raises(httpcore.WriteError):
             await stream.write(b"anyone?", timeout=5)
+
+
+async def test_writing_to_an_upstream_that_reads_nothing_times_out() -> None:
+    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(BOUND)
+
+    async with serving(deaf) as port:
+        stream = await connect(port)
+        for _ in range(2):  # a timed-out write leaves the next one a working wait
+            with pytest.raises(httpcore.WriteTimeout):
+                await stream.write(b"x" * 64 * 1024 * 1024, timeout=0.2)
+        await stream.aclose()
 
 
 async def test_a_fast_upstream_waits_for_a_slow_reader() -> None:
