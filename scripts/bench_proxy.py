@@ -6,14 +6,17 @@ pass-through proxy (uvicorn and httpx, forwarding with no lookups at all) and th
 proxy (as `serve` configures it), each served by uvicorn in a process of its own. The
 same `httpx.AsyncClient` drives every side, from this process.
 
-- Latency: requests one at a time; each round times a batch direct, through the
-  pass-through and through the gateway (in rotating order). What each proxy adds is its
-  median over the rounds minus the direct median; the ratio of the two is the figure to
-  watch (target: at most 1.25), because this machine is shared and absolute times drift.
+- Latency: requests one at a time, the three sides (direct, through the pass-through,
+  through the gateway) taking turns request by request, so that drift and hiccups of the
+  machine hit all three alike. What each proxy adds is its median request time minus the
+  direct median; the ratio of the two is the figure to watch (target: at most 1.25),
+  because this machine is shared and absolute times drift. The same ratio per round shows
+  how much the machine's noise moves it.
 - Throughput: requests/s with 32 concurrent connections, through each proxy.
 - Redis round trips per proxied request, from the server's `INFO commandstats` around the
-  gateway's batches (its path sends plain commands, one round trip each; a pipeline or a
-  transaction counts its commands, so the figure is an upper bound).
+  latency rounds (only the gateway talks to Redis; its path sends plain commands, one
+  round trip each; a pipeline or a transaction counts its commands, so the figure is an
+  upper bound).
 
     python scripts/bench_proxy.py [--requests 300] [--rounds 7] [--concurrent-requests 2000]
 """
@@ -28,7 +31,7 @@ import socket
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -157,21 +160,21 @@ def redis_commands(client: redis.Redis) -> dict[str, int]:
     }
 
 
-Batch = Callable[[int], Awaitable[float]]
-
-
-def sequential(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> Batch:
-    """A batch of requests one at a time: µs per request."""
-
-    async def run(n: int) -> float:
-        started = time.perf_counter()
-        for _ in range(n):
-            response = await client.get(url, headers=headers)
+async def interleaved(
+    client: httpx.AsyncClient, urls: dict[str, str], headers: dict[str, dict[str, str]], n: int
+) -> dict[str, list[float]]:
+    """µs of each of `n` requests per side, one at a time, the sides taking turns request by
+    request (in rotating order): whatever the machine does meanwhile, every side shares it."""
+    sides = list(urls)
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    for index in range(n):
+        for side in sides[index % 3 :] + sides[: index % 3]:
+            started = time.perf_counter()
+            response = await client.get(f"{urls[side]}/x", headers=headers[side])
+            times[side].append((time.perf_counter() - started) * 1e6)
             if response.status_code != 200:
-                raise RuntimeError(f"{url} answered {response.status_code}")
-        return (time.perf_counter() - started) / n * 1e6
-
-    return run
+                raise RuntimeError(f"{urls[side]} answered {response.status_code}")
+    return times
 
 
 async def throughput(client: httpx.AsyncClient, url: str, headers: dict[str, str], n: int) -> float:
@@ -201,29 +204,26 @@ async def measure(
     }
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     async with httpx.AsyncClient(trust_env=False, limits=limits, timeout=30) as client:
-        batches = {side: sequential(client, f"{urls[side]}/x", headers[side]) for side in urls}
-        for run in batches.values():
-            await run(50)
-        times: dict[str, list[float]] = {side: [] for side in urls}
-        commands: dict[str, int] = {}
-        order = list(urls)
-        for index in range(args.rounds):
-            for side in order[index % 3 :] + order[: index % 3]:
-                before = redis_commands(raw)
-                times[side].append(await batches[side](args.requests))
-                if side == "gateway":
-                    for name, calls in redis_commands(raw).items():
-                        commands[name] = commands.get(name, 0) + calls - before.get(name, 0)
+        await interleaved(client, urls, headers, 50)
+        before = redis_commands(raw)
+        rounds = [
+            await interleaved(client, urls, headers, args.requests) for _ in range(args.rounds)
+        ]
+        after = redis_commands(raw)
         rates = {
             side: await throughput(
                 client, f"{urls[side]}/x", headers[side], args.concurrent_requests
             )
             for side in ("pass-through", "gateway")
         }
-    median = {side: statistics.median(values) for side, values in times.items()}
+    median = {side: statistics.median(t for times in rounds for t in times[side]) for side in urls}
     added = {side: median[side] - median["direct"] for side in ("pass-through", "gateway")}
+    per_round = sorted(_latency_ratio(times) for times in rounds)
+    gateway_requests = args.requests * args.rounds
     per_request = {
-        name: calls / (args.requests * args.rounds) for name, calls in commands.items() if calls
+        name: (calls - before.get(name, 0)) / gateway_requests
+        for name, calls in after.items()
+        if calls > before.get(name, 0)
     }
     rows = [("direct", f"{median['direct']:.1f} µs/request")]
     for side in ("pass-through", "gateway"):
@@ -231,6 +231,13 @@ async def measure(
         rows.append((f"  added by the {side}", f"{added[side]:.1f} µs/request"))
     latency_ratio = added["gateway"] / added["pass-through"]
     rows.append(("added latency, gateway/pass-through", f"{latency_ratio:.2f}x (target <= 1.25)"))
+    rows.append(
+        (
+            f"  over {args.rounds} rounds of {args.requests}",
+            f"{per_round[0]:.2f}x to {per_round[-1]:.2f}x, "
+            f"median {statistics.median(per_round):.2f}x",
+        )
+    )
     for side in ("pass-through", "gateway"):
         rows.append((f"{side} at {CONCURRENCY} concurrent", f"{rates[side]:.0f} requests/s"))
     rows.append(
@@ -242,6 +249,13 @@ async def measure(
         print(f"{label:<38} {value}")
     for name, average in sorted(per_request.items()):
         print(f"  {name:<36} {average:.2f}")
+
+
+def _latency_ratio(times: dict[str, list[float]]) -> float:
+    direct = statistics.median(times["direct"])
+    return (statistics.median(times["gateway"]) - direct) / (
+        statistics.median(times["pass-through"]) - direct
+    )
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ authenticated request. Legitimate clients of the excluded endpoints send plain p
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -37,8 +38,12 @@ def _is_plain(path: str) -> bool:
     return True
 
 
+# The entries are a target's few configured paths, checked on each of its requests.
+_is_plain_entry = functools.lru_cache(maxsize=1024)(_is_plain)
+
+
 def _covers(entry: str, path: str) -> bool:
-    if not _is_plain(entry):
+    if not _is_plain_entry(entry):
         return False
     if entry.endswith("/"):
         return path.startswith(entry)

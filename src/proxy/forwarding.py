@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from ipaddress import ip_address
 from urllib.parse import urlsplit, urlunsplit
 
 from ..storage import AccessTokenRecord
@@ -191,7 +190,7 @@ def _forwarded_element(origin: Origin) -> bytes:
     """This hop's element of RFC 7239 `Forwarded`."""
     if origin.client_address is None:
         node = "unknown"
-    elif ip_address(origin.client_address).version == 6:
+    elif ":" in origin.client_address:  # IPv6: quoted and bracketed (RFC 7239 §6)
         node = f'"[{origin.client_address}]"'
     else:
         node = origin.client_address
