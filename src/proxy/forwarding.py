@@ -19,10 +19,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 from ..storage import AccessTokenRecord
-from .routing import UnroutableError, checked_base_url
+from .routing import UnroutableError, checked_base_url_parts
 
 Header = tuple[bytes, bytes]
 
@@ -65,40 +64,59 @@ class Credentials:
     """The access token the gateway checked, if it checked one."""
 
 
-def upstream_url(base_url: str, raw_path: bytes, query_string: bytes) -> str:
+@dataclass(frozen=True, slots=True)
+class UpstreamURL:
+    """Where a request is forwarded: an absolute http(s) URL, taken apart once."""
+
+    scheme: str
+    authority: str
+    """`host[:port]` as the target's URL writes it: the upstream request's `Host`."""
+    host: str
+    """The hostname or IP address to connect to (lower-cased, IPv6 without brackets)."""
+    port: int | None
+    """`None`: the scheme's default port."""
+    target: bytes
+    """The request target, path and query, exactly as the proxy checked them: httpx would
+    percent-encode some characters of it (`"`, `<`, `>` in a query), and the upstream must
+    see it byte for byte."""
+
+    @property
+    def origin(self) -> str:
+        """`scheme://authority`: what logs may name (a path or query may carry secrets)."""
+        return f"{self.scheme}://{self.authority}"
+
+    def __str__(self) -> str:
+        return f"{self.origin}{self.target.decode('latin-1')}"
+
+
+def upstream_url(base_url: str, raw_path: bytes, query_string: bytes) -> UpstreamURL:
     """The URL to forward to: `base_url`'s path followed by the request's raw path and query,
     unchanged. `raw_path` must have passed `framing.check_request_target`.
 
     Raises `UnroutableError` for a base URL the proxy cannot forward to.
     """
-    parts = urlsplit(checked_base_url(base_url))
-    path = parts.path.rstrip("/") + raw_path.decode("latin-1")
-    return urlunsplit((parts.scheme, parts.netloc, path, query_string.decode("latin-1"), ""))
-
-
-def request_target(url: str) -> bytes:
-    """The request target of `url` (an `upstream_url`): its path and query exactly as
-    written. httpx would percent-encode some characters of it (`"`, `<`, `>` in a query),
-    and the upstream must see the target the proxy checked, byte for byte."""
-    parts = urlsplit(url)
-    return (parts.path + (f"?{parts.query}" if parts.query else "")).encode("latin-1")
+    parts = checked_base_url_parts(base_url)
+    target = parts.path.rstrip("/").encode("ascii") + raw_path
+    if query_string:
+        target += b"?" + query_string
+    return UpstreamURL(parts.scheme, parts.netloc, parts.hostname or "", parts.port, target)
 
 
 def message_headers(
-    headers: list[Header], url: str, method: str, *, streamed: bool
+    headers: list[Header], url: UpstreamURL, method: str, *, streamed: bool
 ) -> list[Header]:
     """`headers` completed with what the request message itself needs, which the HTTP
     client leaves to its caller (as httpx would set them): `Host`, first, the authority of
-    `url` (an `upstream_url`); and the body's framing, `Transfer-Encoding: chunked` for a
-    `streamed` body of no declared length (the client's own coding is hop-by-hop), or
-    `Content-Length: 0` for a POST, PUT or PATCH without one."""
+    `url`; and the body's framing, `Transfer-Encoding: chunked` for a `streamed` body of no
+    declared length (the client's own coding is hop-by-hop), or `Content-Length: 0` for a
+    POST, PUT or PATCH without one."""
     framed = any(name.lower() == b"content-length" for name, _ in headers)
     framing: list[Header] = []
     if streamed and not framed:
         framing.append((b"transfer-encoding", b"chunked"))
     elif not streamed and not framed and method in ("POST", "PUT", "PATCH"):
         framing.append((b"content-length", b"0"))
-    return [(b"host", urlsplit(url).netloc.encode("ascii")), *headers, *framing]
+    return [(b"host", url.authority.encode("ascii")), *headers, *framing]
 
 
 def end_to_end_headers(headers: Iterable[Header]) -> list[Header]:

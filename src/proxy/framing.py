@@ -17,6 +17,7 @@ behind it would read differently from the proxy, rather than rewrite it:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 _SEPARATOR_ESCAPES = ("%2f", "%5c")
 
@@ -26,10 +27,43 @@ class BadRequestError(ValueError):
     details."""
 
 
-def check_framing(header_names: Iterable[bytes]) -> None:
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """The header fields the proxy reads of a request, each with every value it came with
+    (in order)."""
+
+    host: tuple[bytes, ...] = ()
+    authorization: tuple[bytes, ...] = ()
+    content_length: tuple[bytes, ...] = ()
+    transfer_encoding: tuple[bytes, ...] = ()
+
+    @property
+    def has_body(self) -> bool:
+        """Whether the request declares a body: a length or a transfer coding."""
+        return bool(self.content_length or self.transfer_encoding)
+
+
+_READ_FIELDS = {
+    b"host": "host",
+    b"authorization": "authorization",
+    b"content-length": "content_length",
+    b"transfer-encoding": "transfer_encoding",
+}
+
+
+def request_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
+    """The `RequestHead` of ASGI header pairs, in one pass (names of any case)."""
+    fields: dict[str, list[bytes]] = {}
+    for name, value in headers:
+        field = _READ_FIELDS.get(name.lower())
+        if field is not None:
+            fields.setdefault(field, []).append(value)
+    return RequestHead(**{field: tuple(values) for field, values in fields.items()})
+
+
+def check_framing(head: RequestHead) -> None:
     """Raise `BadRequestError` for a request whose body length is ambiguous."""
-    names = {name.lower() for name in header_names}
-    if b"content-length" in names and b"transfer-encoding" in names:
+    if head.content_length and head.transfer_encoding:
         raise BadRequestError("a request must not have both Content-Length and Transfer-Encoding")
 
 

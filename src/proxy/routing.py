@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from ..storage import API_URL, LOCALHOST, ProxyTarget, Route, RouteMode, RouteTargetType
 
@@ -81,6 +81,12 @@ def choose_route(routes: Sequence[Route], path: str, method: str) -> Route | Non
 def checked_base_url(url: str) -> str:
     """`url` if the proxy can forward to it (absolute http(s), ASCII, no credentials, no
     query or fragment), else `UnroutableError`."""
+    checked_base_url_parts(url)
+    return url
+
+
+def checked_base_url_parts(url: str) -> SplitResult:
+    """`checked_base_url`, answering with the URL's parts."""
     if not url.isascii():
         raise UnroutableError("the upstream URL is not ASCII (an IDN host goes in its xn-- form)")
     try:
@@ -95,7 +101,7 @@ def checked_base_url(url: str) -> str:
         raise UnroutableError("the upstream URL holds credentials")
     if parts.query or parts.fragment:
         raise UnroutableError("the upstream URL has a query or fragment")
-    return url
+    return parts
 
 
 def route_destination(route: Route) -> str | ViaHostname:

@@ -43,7 +43,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from types import TracebackType
-from urllib.parse import urlsplit
 
 import httpcore
 from starlette.requests import ClientDisconnect
@@ -73,12 +72,19 @@ from .forwarding import (
     Credentials,
     Header,
     Origin,
+    UpstreamURL,
     end_to_end_headers,
     message_headers,
     upstream_request_headers,
     upstream_url,
 )
-from .framing import BadRequestError, check_framing, check_request_target
+from .framing import (
+    BadRequestError,
+    RequestHead,
+    check_framing,
+    check_request_target,
+    request_head,
+)
 from .hosts import BadHostError, request_host
 from .resource_metadata import (
     UnknownResourceError,
@@ -147,7 +153,7 @@ class Forward:
     hostname: str
     """The proxy target's: whose upstream pool carries it."""
     method: str
-    url: str
+    url: UpstreamURL
     headers: list[Header]
     body_limit: int
 
@@ -247,16 +253,6 @@ def _with_date(start: Message, *, close: bool) -> Message:
     return {**start, "headers": headers}
 
 
-def _headers_named(scope: Scope, name: bytes) -> list[bytes]:
-    return [value for key, value in scope["headers"] if key.lower() == name]
-
-
-def _has_body(scope: Scope) -> bool:
-    return bool(
-        _headers_named(scope, b"content-length") or _headers_named(scope, b"transfer-encoding")
-    )
-
-
 def _client_address(scope: Scope) -> str | None:
     client = scope.get("client")
     return str(client[0]) if client else None
@@ -294,8 +290,9 @@ class UnifiedHandler:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request."""
+        head = request_head(scope["headers"])
         try:
-            decision = await self._decide(scope)
+            decision = await self._decide(scope, head)
         except CorruptRecordError as exc:
             self._report_corrupt(exc)
             decision = _CORRUPT_CONFIGURATION
@@ -304,10 +301,10 @@ class UnifiedHandler:
             decision = _STORAGE_UNAVAILABLE
         if isinstance(decision, Reply):
             # Decided on the head alone: the body, if any, is left unread.
-            await (decision.closing() if _has_body(scope) else decision).send(send)
+            await (decision.closing() if head.has_body else decision).send(send)
             return
         body = _RequestBody(
-            receive, _has_body(scope), decision.body_limit, self._settings.body_timeout
+            receive, head.has_body, decision.body_limit, self._settings.body_timeout
         )
         if isinstance(decision, ServeApi):
             await self._serve_api(decision, scope, body, send)
@@ -323,17 +320,16 @@ class UnifiedHandler:
             self._reported_corrupt.add(error.key)
             logger.error("%s; requests that need it are refused", error)
 
-    async def _decide(self, scope: Scope) -> Reply | Forward | ServeApi:
+    async def _decide(self, scope: Scope, head: RequestHead) -> Reply | Forward | ServeApi:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query_string: bytes = scope.get("query_string", b"")
         try:
-            check_framing(name for name, _ in scope["headers"])
+            check_framing(head)
             check_request_target(raw_path, query_string)
         except BadRequestError as exc:
             return Reply(400, str(exc), (_CLOSE,))
-        host_headers = _headers_named(scope, b"host")
         try:
-            host = request_host(host_headers)
+            host = request_host(head.host)
         except BadHostError as exc:
             return Reply(400, str(exc))
         hostname = host.hostname
@@ -349,12 +345,12 @@ class UnifiedHandler:
             metadata = self._resource_metadata(scope["method"], path, origin)
             if metadata is not None:
                 return metadata
-        token = await self._authenticate(target, scope, path, origin)
+        token = await self._authenticate(target, head, path, origin)
         if isinstance(token, Reply):
             return token
 
         body_limit = target.max_body_size or self._settings.max_body_size
-        declared = _headers_named(scope, b"content-length")
+        declared = head.content_length
         if declared and declared[0].isdigit() and int(declared[0]) > body_limit:
             return _body_too_large(body_limit)
 
@@ -369,7 +365,7 @@ class UnifiedHandler:
             url = upstream_url(base_url, raw_path, query_string)
             peer = _client_address(scope)
             client_origin = Origin(
-                peer, scope["scheme"], host_headers[0], self._settings.is_trusted_proxy(peer)
+                peer, scope["scheme"], head.host[0], self._settings.is_trusted_proxy(peer)
             )
             credentials = Credentials(
                 strip=target.auth_enabled and not target.forward_credentials, token=token
@@ -380,7 +376,7 @@ class UnifiedHandler:
                 ),
                 url,
                 scope["method"],
-                streamed=_has_body(scope),
+                streamed=head.has_body,
             )
         except UnroutableError as exc:
             return Reply(502, str(exc))
@@ -401,13 +397,13 @@ class UnifiedHandler:
         return Reply(200, json.dumps(document), content_type=b"application/json")
 
     async def _authenticate(
-        self, target: ProxyTarget, scope: Scope, path: str, origin: str
+        self, target: ProxyTarget, head: RequestHead, path: str, origin: str
     ) -> AccessTokenRecord | Reply | None:
         """The access token the request needs and presents, `None` when it needs none, or
         the 401 challenge."""
         if not requires_token(target, path):
             return None
-        credentials = bearer_credentials(_headers_named(scope, b"authorization"))
+        credentials = bearer_credentials(head.authorization)
         token = None
         if credentials.token is not None:
             token = await self._storage.aget_access_token(credentials.token)
@@ -518,12 +514,9 @@ class UnifiedHandler:
         body.gone = body.gone or departure.gone
 
     def _upstream_failed(self, forward: Forward, error: Exception) -> Reply:
-        # The URL's path and query may carry secrets: name the upstream's origin only.
-        parts = urlsplit(forward.url)
         logger.warning(
-            "upstream %s://%s of %s failed: %s",
-            parts.scheme,
-            parts.netloc,
+            "upstream %s of %s failed: %s",
+            forward.url.origin,
             forward.hostname,
             type(error).__name__,
         )

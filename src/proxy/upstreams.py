@@ -13,12 +13,11 @@ connection, then fails with `httpcore.PoolTimeout` (the proxy answers 503).
 from __future__ import annotations
 
 from collections.abc import AsyncIterable
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
-from .forwarding import Header, request_target
+from .forwarding import Header, UpstreamURL
 from .network import AsyncioBackend
 from .settings import ProxySettings
 
@@ -71,26 +70,19 @@ class UpstreamPools:
         self,
         hostname: str,
         method: str,
-        url: str,
+        url: UpstreamURL,
         headers: list[Header],
         body: AsyncIterable[bytes] | None,
     ) -> httpcore.Response:
         """Send a request through the pool of the target `hostname`; the response's body
-        is streamed (close it). `url` is an `upstream_url`, whose request target goes out
-        byte for byte; `headers` are all the request's. Raises one of `UPSTREAM_ERRORS`,
-        or what `body` raises."""
+        is streamed (close it). `url`'s request target goes out byte for byte; `headers`
+        are all the request's. Raises one of `UPSTREAM_ERRORS`, or what `body` raises."""
         pool = self._pools.get(hostname)
         if pool is None:
             pool = self._pools[hostname] = upstream_pool(self._settings)
-        parts = urlsplit(url)
         request = httpcore.Request(
             method,
-            httpcore.URL(
-                scheme=parts.scheme,
-                host=parts.hostname or "",
-                port=parts.port,
-                target=request_target(url),
-            ),
+            httpcore.URL(scheme=url.scheme, host=url.host, port=url.port, target=url.target),
             headers=headers,
             content=body,
             extensions={"timeout": self._timeouts},

@@ -7,9 +7,9 @@ import pytest
 from src.proxy.forwarding import (
     Credentials,
     Origin,
+    UpstreamURL,
     end_to_end_headers,
     message_headers,
-    request_target,
     upstream_request_headers,
     upstream_url,
 )
@@ -32,7 +32,15 @@ KEEP = Credentials(strip=False)
     ],
 )
 def test_upstream_url(base: str, path: bytes, query: bytes, expected: str) -> None:
-    assert upstream_url(base, path, query) == expected
+    assert str(upstream_url(base, path, query)) == expected
+
+
+def test_the_upstream_url_is_taken_apart() -> None:
+    assert upstream_url("https://Up.Example:8443/b/", b"/x", b"q") == UpstreamURL(
+        "https", "Up.Example:8443", "up.example", 8443, b"/b/x?q"
+    )
+    assert upstream_url("http://[::1]/", b"/", b"").host == "::1"
+    assert upstream_url("http://[::1]/", b"/", b"").origin == "http://[::1]"
 
 
 def test_upstream_url_needs_a_usable_base() -> None:
@@ -168,28 +176,34 @@ def test_invalid_custom_headers_are_refused(custom: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "target"),
+    ("base", "path", "query", "target"),
     [
-        ("http://up/b/a%20b;p=1/%7E~", b"/b/a%20b;p=1/%7E~"),
-        ('http://up/x?q="<>"&r=%2F', b'/x?q="<>"&r=%2F'),
-        ("http://up/", b"/"),
+        ("http://up/b", b"/a%20b;p=1/%7E~", b"", b"/b/a%20b;p=1/%7E~"),
+        ("http://up", b"/x", b'q="<>"&r=%2F', b'/x?q="<>"&r=%2F'),
+        ("http://up/", b"/", b"", b"/"),
     ],
 )
-def test_the_request_target_is_sent_as_written(url: str, target: bytes) -> None:
-    assert request_target(url) == target
+def test_the_request_target_is_sent_as_written(
+    base: str, path: bytes, query: bytes, target: bytes
+) -> None:
+    assert upstream_url(base, path, query).target == target
 
 
 @pytest.mark.parametrize(
     ("url", "host"),
     [
         ("http://up:8080/a", b"up:8080"),
-        ("https://Up.example/a?q=1", b"Up.example"),
+        ("https://Up.example/a", b"Up.example"),
         ("http://[::1]:9000/", b"[::1]:9000"),
     ],
 )
 def test_the_host_header_comes_first_and_names_the_upstream(url: str, host: bytes) -> None:
     headers = [(b"accept", b"*/*")]
-    assert message_headers(headers, url, "GET", streamed=False) == [(b"host", host), *headers]
+    upstream = upstream_url(url, b"/", b"")
+    assert message_headers(headers, upstream, "GET", streamed=False) == [
+        (b"host", host),
+        *headers,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -209,7 +223,8 @@ def test_the_host_header_comes_first_and_names_the_upstream(url: str, host: byte
 def test_the_body_is_framed_as_declared_or_chunked(
     method: str, headers: list[tuple[bytes, bytes]], streamed: bool, framing: list[object]
 ) -> None:
-    assert message_headers(headers, "http://up/", method, streamed=streamed) == [
+    upstream = upstream_url("http://up/", b"/", b"")
+    assert message_headers(headers, upstream, method, streamed=streamed) == [
         (b"host", b"up"),
         *headers,
         *framing,

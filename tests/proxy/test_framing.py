@@ -4,8 +4,45 @@ from __future__ import annotations
 
 import pytest
 
-from src.proxy.forwarding import request_target, upstream_url
-from src.proxy.framing import BadRequestError, check_framing, check_request_target
+from src.proxy.forwarding import upstream_url
+from src.proxy.framing import (
+    BadRequestError,
+    RequestHead,
+    check_framing,
+    check_request_target,
+    request_head,
+)
+
+
+def test_the_head_holds_every_value_of_the_fields_the_proxy_reads() -> None:
+    headers = [
+        (b"Host", b"a.example"),
+        (b"accept", b"*/*"),
+        (b"authorization", b"Bearer x"),
+        (b"HOST", b"b.example"),
+        (b"Content-Length", b"5"),
+        (b"transfer-encoding", b"chunked"),
+    ]
+    assert request_head(headers) == RequestHead(
+        host=(b"a.example", b"b.example"),
+        authorization=(b"Bearer x",),
+        content_length=(b"5",),
+        transfer_encoding=(b"chunked",),
+    )
+    assert request_head([(b"accept", b"*/*")]) == RequestHead()
+
+
+@pytest.mark.parametrize(
+    ("head", "has_body"),
+    [
+        (RequestHead(), False),
+        (RequestHead(host=(b"a",)), False),
+        (RequestHead(content_length=(b"0",)), True),
+        (RequestHead(transfer_encoding=(b"chunked",)), True),
+    ],
+)
+def test_a_body_is_declared_by_a_length_or_a_coding(head: RequestHead, has_body: bool) -> None:
+    assert head.has_body is has_body
 
 
 @pytest.mark.parametrize(
@@ -18,14 +55,14 @@ from src.proxy.framing import BadRequestError, check_framing, check_request_targ
 )
 def test_both_body_lengths_are_refused(names: list[bytes]) -> None:
     with pytest.raises(BadRequestError, match="both Content-Length and Transfer-Encoding"):
-        check_framing(names)
+        check_framing(request_head((name, b"1") for name in names))
 
 
 @pytest.mark.parametrize(
     "names", [[], [b"content-length"], [b"transfer-encoding"], [b"content-type", b"host"]]
 )
 def test_one_body_length_is_fine(names: list[bytes]) -> None:
-    check_framing(names)
+    check_framing(request_head((name, b"1") for name in names))
 
 
 @pytest.mark.parametrize(
@@ -90,4 +127,4 @@ def test_the_upstream_request_target_is_the_checked_one_below_the_base_path(
     base: str, path: bytes, query: bytes, target: bytes
 ) -> None:
     check_request_target(path, query)
-    assert request_target(upstream_url(base, path, query)) == target
+    assert upstream_url(base, path, query).target == target
