@@ -122,18 +122,19 @@ def message_headers(
 def end_to_end_headers(headers: Iterable[Header]) -> list[Header]:
     """`headers` without the hop-by-hop ones: those of RFC 9110, every `Proxy-*` header, and
     those the `Connection` header names."""
-    pairs = list(headers)
+    pairs = [(name.lower(), name, value) for name, value in headers]
     named = {
         option.strip().lower().encode("latin-1")
-        for name, value in pairs
-        if name.lower() == b"connection"
+        for lowered, _, value in pairs
+        if lowered == b"connection"
         for option in value.decode("latin-1").split(",")
     }
-    dropped = HOP_BY_HOP | named
     return [
         (name, value)
-        for name, value in pairs
-        if name.lower() not in dropped and not name.lower().startswith(_PROXY_PREFIX)
+        for lowered, name, value in pairs
+        if lowered not in HOP_BY_HOP
+        and lowered not in named
+        and not lowered.startswith(_PROXY_PREFIX)
     ]
 
 

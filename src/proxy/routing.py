@@ -14,6 +14,7 @@ paths of other hosts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
@@ -85,6 +86,8 @@ def checked_base_url(url: str) -> str:
     return url
 
 
+# Cached: a target's URL is checked on each of its requests, and the parts never change.
+@functools.lru_cache(maxsize=1024)
 def checked_base_url_parts(url: str) -> SplitResult:
     """`checked_base_url`, answering with the URL's parts."""
     if not url.isascii():
