@@ -446,6 +446,7 @@ _SETTING_TYPES: dict[str, Callable[[str], Any]] = {
     "body_timeout": _positive_number,
     "upstream_pool_timeout": _positive_number,
     "upstream_timeout": _positive_number,
+    "upstream_keepalive": _positive_number,
     "max_body_size": _positive_integer,
     "max_connections_per_client": _positive_integer,
     "upstream_connections": _positive_integer,

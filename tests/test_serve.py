@@ -259,6 +259,7 @@ def test_an_unavailable_redis_fails_clearly(tmp_path: Path) -> None:
         (["--head-timeout", "0"], "expected a positive number of seconds, got '0'"),
         (["--body-timeout", "nan"], "expected a positive number of seconds, got 'nan'"),
         (["--upstream-timeout", "-1"], "expected a positive number of seconds, got '-1'"),
+        (["--upstream-keepalive", "0"], "expected a positive number of seconds, got '0'"),
         (["--max-body-size", "1e3"], "expected a positive whole number, got '1e3'"),
         (["--upstream-connections", "0"], "expected a positive whole number, got '0'"),
         (["--upstream-buffer-size", "64k"], "expected a positive whole number, got '64k'"),

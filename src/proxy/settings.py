@@ -33,6 +33,9 @@ class ProxySettings:
             its target; past it, 503.
         upstream_timeout: seconds to connect to an upstream, and for each read and write
             (nginx: `proxy_connect_timeout`, `proxy_read_timeout`, `proxy_send_timeout`).
+        upstream_keepalive: seconds an idle upstream connection is kept for the next request
+            of its target; past it, the connection is closed (nginx: `keepalive_timeout` of
+            an upstream).
         upstream_buffer_size: bytes of a response one upstream connection holds, received
             and not yet passed on to the client; past it, the proxy stops reading from the
             upstream until the client catches up (Envoy:
@@ -48,11 +51,18 @@ class ProxySettings:
     upstream_connections: int = 32
     upstream_pool_timeout: float = 1.0
     upstream_timeout: float = 30.0
+    upstream_keepalive: float = 5.0
     upstream_buffer_size: int = 64 * 1024
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("head_timeout", "body_timeout", "upstream_pool_timeout", "upstream_timeout"):
+        for name in (
+            "head_timeout",
+            "body_timeout",
+            "upstream_pool_timeout",
+            "upstream_timeout",
+            "upstream_keepalive",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be a positive number of seconds")
         for name in (

@@ -29,20 +29,18 @@ UPSTREAM_ERRORS: tuple[type[Exception], ...] = (
 )
 """What a failed upstream exchange raises: connecting, sending, or receiving."""
 
-KEEPALIVE_EXPIRY = 5.0
-"""Seconds an idle upstream connection is kept for reuse (httpx's default)."""
-
 
 def upstream_pool(settings: ProxySettings) -> httpcore.AsyncConnectionPool:
     """A connection pool fit for forwarding to one target's upstreams: HTTP/1.1, TLS
     verified against certifi's roots (as httpx does, ignoring the environment), at most
-    `upstream_connections` connections, no retry, and asyncio sockets (`network`)."""
+    `upstream_connections` connections, each kept `upstream_keepalive` seconds when idle,
+    no retry, and asyncio sockets (`network`)."""
     return httpcore.AsyncConnectionPool(
         network_backend=AsyncioBackend(settings.upstream_buffer_size),
         ssl_context=httpx.create_ssl_context(trust_env=False),
         max_connections=settings.upstream_connections,
         max_keepalive_connections=settings.upstream_connections,
-        keepalive_expiry=KEEPALIVE_EXPIRY,
+        keepalive_expiry=settings.upstream_keepalive,
     )
 
 

@@ -9,7 +9,13 @@ import pytest
 
 from src.proxy.settings import ProxySettings
 
-SECONDS = ("head_timeout", "body_timeout", "upstream_pool_timeout", "upstream_timeout")
+SECONDS = (
+    "head_timeout",
+    "body_timeout",
+    "upstream_pool_timeout",
+    "upstream_timeout",
+    "upstream_keepalive",
+)
 COUNTS = (
     "max_body_size",
     "max_connections_per_client",

@@ -618,6 +618,34 @@ async def test_an_upstream_whose_certificate_is_not_trusted_is_unreachable(
     assert caplog.messages == [f"upstream {url} of {APP} failed: ConnectError"]
 
 
+async def client_port(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers with the client's port: a new one is a new connection."""
+    if scope["type"] != "http":
+        return
+    body = str(scope["client"][1]).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def test_an_idle_upstream_connection_is_kept_for_the_keepalive_only(
+    storage: UnifiedStorage,
+) -> None:
+    with LoopbackServer(
+        client_port, proxy_headers=False, timeout_keep_alive=60
+    ).running() as server:
+        await storage.astore_proxy_target(ProxyTarget(hostname=APP, target_url=server.url))
+        app = make_proxy_app(storage, ProxySettings(upstream_keepalive=0.3))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url=f"http://{APP}"
+        ) as client:
+            first, again = [(await client.get("/")).text for _ in range(2)]
+            await asyncio.sleep(0.6)
+            later = (await client.get("/")).text
+        await app.aclose()
+    assert first == again
+    assert later != first
+
+
 async def test_upstream_timeout(storage: UnifiedStorage, silent_server: int) -> None:
     await storage.astore_proxy_target(
         ProxyTarget(hostname=APP, target_url=f"http://127.0.0.1:{silent_server}")
