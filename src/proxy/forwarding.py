@@ -76,9 +76,9 @@ class UpstreamURL:
     port: int | None
     """`None`: the scheme's default port."""
     target: bytes
-    """The request target, path and query, exactly as the proxy checked them: httpx would
-    percent-encode some characters of it (`"`, `<`, `>` in a query), and the upstream must
-    see it byte for byte."""
+    """The request target, path and query, exactly as the proxy checked them and never
+    re-encoded (an HTTP client's URL model would percent-encode `"`, `<` or `>` in a query):
+    the upstream must see it byte for byte."""
 
     @property
     def origin(self) -> str:

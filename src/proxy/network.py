@@ -2,13 +2,13 @@
 
 httpcore's own backend for asyncio goes through anyio, which gives every read and write a
 cancel scope of its own and answers every check of an idle pooled connection by building
-a table of socket attributes: about 70 µs of each forwarded request on a quiet machine,
-for nothing the proxy uses. Here each connection is an `asyncio.Protocol` on public asyncio
+a table of socket attributes: 60-90 µs of each forwarded request on a quiet machine, for
+nothing the proxy uses. Here each connection is an `asyncio.Protocol` on public asyncio
 APIs only (`loop.create_connection`, `loop.start_tls`), with its own read buffer:
 
-- reading pauses once a connection's buffer holds its limit (`ProxySettings.
-  upstream_buffer_size`) of bytes not yet read, so a fast upstream and a slow client never
-  pile up more than that in the proxy;
+- reading pauses once a connection's buffer holds its limit of bytes not yet read
+  (`ProxySettings.upstream_buffer_size`), so a fast upstream and a slow client never pile
+  up more than that in the proxy;
 - writing waits while the transport says its buffer is full;
 - an idle connection counts as readable (httpcore then drops it) once the upstream sent
   anything, closed it, or it broke: bytes before a request are never a response to it.
