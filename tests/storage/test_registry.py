@@ -64,8 +64,8 @@ async def test_aclose_frees_the_slot(redis_url: str, storage_registry: None) -> 
 def test_a_collected_instance_frees_the_slot(redis_url: str, storage_registry: None) -> None:
     UnifiedStorage(redis_url)
     # A full collection also finalises what earlier tests left behind: now and then an
-    # unclosed Sentinel socket of the suite's (seen twice in full runs on this topology,
-    # never when tests/storage runs alone), whose warning is not this test's subject.
+    # unclosed socket of an unidentified earlier test (seen twice in full runs, never when
+    # tests/storage runs alone), whose warning is not this test's subject.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
