@@ -14,9 +14,9 @@ import httpcore
 import pytest
 
 from src.proxy.network import AsyncioBackend
+from tests.integration.peers import BOUND, eventually
 
 LIMIT = 64 * 1024
-BOUND = 5.0
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -40,14 +40,6 @@ async def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncI
 
 async def connect(port: int) -> httpcore.AsyncNetworkStream:
     return await AsyncioBackend(LIMIT).connect_tcp("127.0.0.1", port, timeout=5)
-
-
-async def eventually(check: Callable[[], bool]) -> None:
-    for _ in range(200):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("never happened")
 
 
 async def test_it_reads_what_was_sent_then_the_end() -> None:
@@ -162,7 +154,7 @@ async def test_an_idle_connection_is_readable_once_the_upstream_did_anything(
     async with serving(idle) as port:
         stream = await connect(port)
         if readable:
-            await eventually(lambda: bool(stream.get_extra_info("is_readable")))
+            assert await eventually(lambda: bool(stream.get_extra_info("is_readable")))
         else:
             await asyncio.sleep(0.2)
             assert stream.get_extra_info("is_readable") is False
